@@ -1,0 +1,1 @@
+"""Icons, screenshots and pictures shipped with dicebox (installed as ``dicebox.assets``)."""

@@ -1,0 +1,58 @@
+"""The ``dicebox`` command: one entry point, one module per subcommand.
+
+Each subcommand module defines ``register(subparsers)`` that adds its parser and sets
+``func=run`` where ``run(args) -> int``. Subcommand modules are imported only when listed here;
+heavy libraries (TensorFlow, Qt, Flask) are imported inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+import dicebox
+from dicebox.config import ConfigError
+
+SUBCOMMANDS = [
+    "dicebox.cli.serve",
+    "dicebox.cli.dataset_io",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicebox",
+        description="Teach a computer to recognise what a camera sees.",
+    )
+    parser.add_argument("--version", action="version", version=f"dicebox {dicebox.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: printed as one line, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, UsageError) as exc:
+        print(f"dicebox: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dicebox: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,227 @@
+"""A Python client for the sensory service (native and original API), used by the GUI and trainer.
+
+Timeouts on every call, retries with capped exponential backoff for transient failures
+(connection refused, timeouts, 502/503/504) and one exception type per kind of failure. Storing
+is safe to retry: the service identifies an image by its pixels, so a repeated store is a no-op.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import requests
+
+from dicebox.labelled import LabelledImages
+
+TRANSIENT_STATUSES = {502, 503, 504}
+
+
+class ClientError(Exception):
+    """The service answered with an error (``status``, ``code``, ``message``)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str = "error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Unauthorized(ClientError):
+    """The API key (or version) was refused."""
+
+
+class NotFoundError(ClientError):
+    """The data set, image or order does not exist."""
+
+
+class ServiceUnavailable(ClientError):
+    """The service could not be reached, or answered 502/503/504, after every retry."""
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 image array (what the service stores)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError(f"cannot encode an image of shape {image.shape} as PNG")
+    return buf.tobytes()
+
+
+def _b64(image: bytes | np.ndarray) -> str:
+    data = encode_png(image) if isinstance(image, np.ndarray) else image
+    return base64.b64encode(data).decode("ascii")
+
+
+def read_npz(data: bytes, version: str = "") -> LabelledImages:
+    """Decode the service's binary batch format."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return LabelledImages(
+            images=npz["images"],
+            labels=npz["labels"].astype(np.int64),
+            categories=tuple(str(c) for c in npz["categories"]),
+            version=version,
+        )
+
+
+class SensoryClient:
+    """Talks to one sensory service at ``base_url`` with ``api_key``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        api_version: str = "0.3.0",
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.api_version = api_version
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._session = requests.Session()
+        self._session.headers.update({"API-ACCESS-KEY": api_key, "API-VERSION": api_version})
+
+    @classmethod
+    def from_config(cls, config, **kwargs: Any) -> SensoryClient:
+        """A client for the service the configuration names (``[SENSORY_SERVICE]``)."""
+        return cls(config.sensory_url, config.server.api_access_key, api_version=config.server.api_version, **kwargs)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> SensoryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Transport --------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
+              timeout: float | None = None, retries: int | None = None) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        attempts = (self.retries if retries is None else retries) + 1
+        delay = self.backoff
+        last: str = ""
+        for attempt in range(attempts):
+            try:
+                response = self._session.request(method, url, json=json, params=params,
+                                                 timeout=timeout or self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = f"cannot reach {self.base_url}: {type(exc).__name__}"
+            else:
+                if response.status_code not in TRANSIENT_STATUSES:
+                    return self._checked(response)
+                last = self._message(response)
+            if attempt + 1 < attempts:
+                time.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+        raise ServiceUnavailable(last, status=503, code="unavailable")
+
+    @staticmethod
+    def _message(response: requests.Response) -> str:
+        try:
+            body = response.json()
+            return str(body.get("message") or body.get("error") or body)
+        except ValueError:
+            return response.text[:200] or response.reason
+
+    def _checked(self, response: requests.Response) -> requests.Response:
+        if response.status_code < 400:
+            return response
+        try:
+            code = str(response.json().get("error", "error"))
+        except (ValueError, AttributeError):
+            code = "error"
+        message = f"{response.status_code}: {self._message(response)}"
+        if response.status_code in (401, 403):
+            raise Unauthorized(message, response.status_code, code)
+        if response.status_code == 404:
+            raise NotFoundError(message, response.status_code, code)
+        raise ClientError(message, response.status_code, code)
+
+    # The original protocol ----------------------------------------------------------------------
+    def health(self) -> bool:
+        """True when the service answers its health check (never raises)."""
+        try:
+            response = self._session.get(f"{self.base_url}/health/plain", timeout=min(self.timeout, 3.0))
+            return response.status_code < 300 and response.text.strip() == "true"
+        except requests.RequestException:
+            return False
+
+    def version(self) -> str:
+        return self._call("GET", "/api/version").json()["version"]
+
+    def category_map(self) -> dict[str, int]:
+        return self._call("GET", "/api/sensory/category").json()["category_map"]
+
+    def store(self, name: str, width: int, height: int, category: str, image: bytes | np.ndarray) -> None:
+        """Store one image through the original route."""
+        body = {"name": name, "width": width, "height": height, "category": category, "data": _b64(image)}
+        self._call("POST", "/api/sensory/store", json=body)
+
+    def request_batch(self, batch_size: int, noise: float = 0.0) -> tuple[list, list]:
+        """The original inline batch: (one-hot labels, nested pixel lists)."""
+        body = self._call("POST", "/api/sensory/request", json={"batch_size": batch_size, "noise": noise},
+                          timeout=max(self.timeout, 120)).json()
+        return body["labels"], body["data"]
+
+    # The native API -----------------------------------------------------------------------------
+    def datasets(self) -> dict:
+        return self._call("GET", "/api/v1/datasets").json()
+
+    def create_dataset(self, name: str, width: int, height: int, channels: int = 1) -> dict:
+        body = {"name": name, "width": width, "height": height, "channels": channels}
+        return self._call("POST", "/api/v1/datasets", json=body).json()
+
+    def dataset_info(self, dataset: str) -> dict:
+        return self._call("GET", f"/api/v1/datasets/{dataset}").json()
+
+    def add_category(self, dataset: str, name: str) -> bool:
+        return self._call("POST", f"/api/v1/datasets/{dataset}/categories", json={"name": name}).json()["created"]
+
+    def store_images(self, dataset: str, images: Iterable[tuple[bytes | np.ndarray, str]]) -> list[dict]:
+        """Store many (image, category) pairs in one request; all or nothing."""
+        body = {"images": [{"category": category, "data": _b64(image)} for image, category in images]}
+        return self._call("POST", f"/api/v1/datasets/{dataset}/images", json=body,
+                          timeout=max(self.timeout, 60)).json()["stored"]
+
+    def list_images(self, dataset: str, category: str | None = None, offset: int = 0, limit: int = 100) -> dict:
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if category is not None:
+            params["category"] = category
+        return self._call("GET", f"/api/v1/datasets/{dataset}/images", params=params).json()
+
+    def image_png(self, dataset: str, image_id: str) -> bytes:
+        return self._call("GET", f"/api/v1/datasets/{dataset}/images/{image_id}").content
+
+    def delete_images(self, dataset: str, ids: list[str]) -> int:
+        return self._call("POST", f"/api/v1/datasets/{dataset}/images/delete", json={"ids": ids}).json()["deleted"]
+
+    def relabel_images(self, dataset: str, ids: list[str], category: str) -> int:
+        body = {"ids": ids, "category": category}
+        return self._call("POST", f"/api/v1/datasets/{dataset}/images/relabel", json=body).json()["relabelled"]
+
+    def batch(self, dataset: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> LabelledImages:
+        """A random batch as uint8 arrays, in the binary form (fast)."""
+        body: dict[str, Any] = {"batch_size": batch_size, "noise": noise}
+        if seed is not None:
+            body["seed"] = seed
+        response = self._call("POST", f"/api/v1/datasets/{dataset}/batch", json=body, timeout=max(self.timeout, 120))
+        return read_npz(response.content, response.headers.get("X-Dataset-Version", ""))
+
+    def arrays(self, dataset: str) -> LabelledImages:
+        """The whole data set as uint8 arrays with its content version."""
+        response = self._call("GET", f"/api/v1/datasets/{dataset}/arrays", timeout=max(self.timeout, 300))
+        return read_npz(response.content, response.headers.get("X-Dataset-Version", ""))

@@ -1,0 +1,39 @@
+"""Labelled image arrays: what the store hands to training and what training consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Images with their class indices.
+
+    ``images`` is uint8 of shape (N, height, width, channels), colour in BGR order; ``labels``
+    holds int64 indices into ``categories`` (sorted names, as the category map); ``version``
+    identifies the exact data set content the arrays came from (empty when unknown).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    categories: tuple[str, ...]
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}")
+        if self.labels.shape != (len(self.images),):
+            raise ValueError(f"expected {len(self.images)} labels, got shape {self.labels.shape}")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.categories)):
+            raise ValueError("labels must index into categories")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Images per category."""
+        per_class = np.bincount(self.labels, minlength=len(self.categories))
+        return {name: int(n) for name, n in zip(self.categories, per_class)}

@@ -1,0 +1,1 @@
+"""The desktop supervised trainer (PyQt5), installed as ``dicebox.gui``. The only place with Qt."""

@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""Start the dicebox sensory service: the same as ``dicebox serve`` (takes the same flags)."""
+
+import sys
+
+from dicebox.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["serve", *sys.argv[1:]]))

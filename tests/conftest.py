@@ -1,0 +1,70 @@
+"""Shared fixtures: a fresh data folder per test, the service in process and over real HTTP."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dicebox.config import load_config  # noqa: E402
+
+API_KEY = "test-key-0123456789"
+
+
+def make_png(seed: int, width: int = 60, height: int = 50, channels: int = 1) -> bytes:
+    """A distinct PNG per seed."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"DICEBOX_HOME": str(tmp_path / "home"), "DICEBOX_API_ACCESS_KEY": API_KEY}
+
+
+@pytest.fixture
+def config(env):
+    return load_config(env=env)
+
+
+@pytest.fixture
+def app(config):
+    from dicebox.service import create_app
+
+    application = create_app(config)
+    yield application
+    application.extensions["dicebox"].store.close()
+
+
+@pytest.fixture
+def http(app):
+    """Flask's test client with the headers an original client sends."""
+    client = app.test_client()
+    client.environ_base.update({"HTTP_API_ACCESS_KEY": API_KEY, "HTTP_API_VERSION": "0.3.0"})
+    return client
+
+
+@pytest.fixture
+def live_service(app):
+    """The same app served by waitress on a free port: (url, app)."""
+    from dicebox.service.server import ServiceServer
+
+    server = ServiceServer(app, "127.0.0.1", 0, threads=8).start()
+    yield server.url, app
+    server.close()
+
+
+@pytest.fixture
+def sensory_client(live_service):
+    from dicebox.client import SensoryClient
+
+    url, _app = live_service
+    client = SensoryClient(url, API_KEY, retries=1, backoff=0.05)
+    yield client
+    client.close()
