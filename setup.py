@@ -51,7 +51,9 @@ setup(
         "tqdm>=4.66",
         "PyQt5>=5.15",
         f"tensorflow-cpu>=2.16; {TF_CPU_PLATFORMS}",
-        f"tensorflow>=2.16; not ({TF_CPU_PLATFORMS})",
+        'tensorflow>=2.16; sys_platform != "linux" and sys_platform != "win32"',
+        'tensorflow>=2.16; (sys_platform == "linux" or sys_platform == "win32")'
+        ' and platform_machine != "x86_64" and platform_machine != "AMD64"',
         "matplotlib>=3.8",
     ],
     extras_require={

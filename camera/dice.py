@@ -294,8 +294,8 @@ def _triangle_face(size: int, numbers: tuple[str, ...], style: DieStyle) -> np.n
     for corner, number in zip(corners, numbers):  # d4: each number near its corner, pointing at it
         direction = corner - centre
         angle = math.degrees(math.atan2(direction[0], -direction[1]))
-        stamp = _digit_stamp(number, size * 0.15, style.ink, -angle, size // 4)
-        _paste(tex, stamp, tuple(centre + 0.56 * direction))
+        stamp = _digit_stamp(number, size * 0.17, style.ink, -angle, size // 4)
+        _paste(tex, stamp, tuple(centre + 0.54 * direction))
     return tex
 
 
@@ -327,8 +327,9 @@ def _colourise(value: np.ndarray, dark: tuple[int, int, int], light: tuple[int, 
 def _wood(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    warp = _smooth_noise(rng, shape, max(8, h // 6)) * 9.0
-    rings = 0.5 + 0.5 * np.sin((y * 0.06 + x * 0.004) + warp)
+    warp = _smooth_noise(rng, (h, max(2, w // 4)), max(8, h // 5)) * 5.0
+    warp = cv2.resize(warp, (w, h), interpolation=cv2.INTER_LINEAR)
+    rings = 0.5 + 0.5 * np.sin((y * 0.09 + x * 0.003) + warp)
     streaks = cv2.resize(rng.random((h, max(2, w // 24))).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     value = 0.55 * rings**1.5 + 0.35 * streaks + 0.1 * rng.random(shape, dtype=np.float32)
     return _colourise(value, (40, 78, 128), (110, 162, 210))

@@ -26,7 +26,7 @@ def write_atomic(path: Path, data: bytes, *, sync: bool = True, sync_dir: bool =
     ``sync_dir=False`` leaves the folder's fsync to the caller, who may batch it over many files.
     """
     path = Path(path)
-    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
+    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -54,7 +54,7 @@ def create_exclusive(path: Path, data: bytes, mode: int = 0o600) -> bool:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
+    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as fh:

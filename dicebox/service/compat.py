@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 
 from dicebox.service.context import context
 from dicebox.service.validation import base64_field, fraction_field, int_field, json_body, string_field
-from dicebox.store.names import dataset_id
+from dicebox.store.names import MAX_SIDE, dataset_id
 
 compat = Blueprint("compat", __name__)
 
@@ -21,11 +21,12 @@ def category():
 def store():
     body = json_body()
     ctx = context()
-    ident = dataset_id(
-        string_field(body, "name"), body.get("width"), body.get("height")
-    )
+    name = string_field(body, "name")
+    width = int_field(body, "width", maximum=MAX_SIDE)
+    height = int_field(body, "height", maximum=MAX_SIDE)
     category_name = string_field(body, "category")
     data = base64_field(body, "data")
+    ident = dataset_id(name, width, height)
     dataset = ctx.store.dataset(ident)
     dataset.store(data, category_name)
     return jsonify({"sensory_store": True})

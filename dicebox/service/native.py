@@ -21,7 +21,7 @@ from dicebox.service.validation import (
     string_field,
 )
 from dicebox.store import Dataset, validate_category
-from dicebox.store.names import dataset_id
+from dicebox.store.names import MAX_SIDE, dataset_id
 
 native = Blueprint("native", __name__, url_prefix="/api/v1")
 
@@ -59,7 +59,11 @@ def list_datasets():
 def create_dataset():
     body = json_body()
     ctx = context()
-    ident = dataset_id(string_field(body, "name"), body.get("width"), body.get("height"))
+    ident = dataset_id(
+        string_field(body, "name"),
+        int_field(body, "width", maximum=MAX_SIDE),
+        int_field(body, "height", maximum=MAX_SIDE),
+    )
     channels = body.get("channels", ctx.config.dataset.channels)
     if channels not in (1, 3) or isinstance(channels, bool):
         raise bad_request("field 'channels' must be 1 (grayscale) or 3 (colour)", "invalid_field")
