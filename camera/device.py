@@ -7,7 +7,8 @@ device listing); tests replace it, or pass ``factory=``, with a fake that has ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
@@ -41,6 +42,17 @@ CAPTURE_ERRORS = (cv2.error, OSError, RuntimeError, ValueError)
 def capture_factory(factory: Callable[..., Any] | None = None) -> Callable[..., Any]:
     """``factory`` or, looked up at call time so tests can replace it, :data:`VIDEO_CAPTURE_FACTORY`."""
     return factory if factory is not None else VIDEO_CAPTURE_FACTORY
+
+
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's console warnings (e.g. about absent cameras) that we report as SourceError."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def release_quietly(cap: Any) -> None:
@@ -101,7 +113,8 @@ class DeviceSource(FrameSource):
         what = f"camera {self.index}"
         factory = capture_factory(self._factory)
         try:
-            cap = factory(self.index) if self._api is None else factory(self.index, self._api)
+            with quiet_opencv():
+                cap = factory(self.index) if self._api is None else factory(self.index, self._api)
         except CAPTURE_ERRORS as exc:
             raise SourceError(f"{what}: cannot open ({exc})") from None
         try:

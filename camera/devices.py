@@ -87,12 +87,8 @@ def list_devices(max_index: int = 8, *, factory: Callable[..., Any] | None = Non
             if info is not None:
                 found.append(info)
 
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    try:
+    with _device.quiet_opencv():
         worker = threading.Thread(target=probe_all, name="list_devices", daemon=True)
         worker.start()
         worker.join(timeout)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
     return sorted(list(found), key=lambda d: d.index)

@@ -57,10 +57,12 @@ DIE_STYLES: tuple[DieStyle, ...] = (
     DieStyle("yellow", (48, 204, 236), (30, 30, 30)),
 )
 
-#: Platter (turntable mat) colours, BGR.
-PLATTER_COLOURS: tuple[tuple[int, int, int], ...] = (
-    (38, 38, 40), (92, 92, 96), (74, 112, 150), (196, 198, 200), (96, 56, 34),
-)
+#: Platter (turntable mat) colours by name, BGR; ``Shot.platter`` indexes them in this order.
+PLATTERS: dict[str, tuple[int, int, int]] = {
+    "black": (38, 38, 40), "grey": (92, 92, 96), "cork": (74, 112, 150), "white": (196, 198, 200),
+    "navy": (96, 56, 34),
+}
+PLATTER_COLOURS: tuple[tuple[int, int, int], ...] = tuple(PLATTERS.values())
 
 #: Light tints (B, G, R gains): neutral, warm tungsten, cool daylight.
 _TINTS = ((1.0, 1.0, 1.0), (0.78, 0.9, 1.0), (1.0, 0.95, 0.86))
@@ -160,7 +162,7 @@ def _make_mesh(vertices: np.ndarray, faces: list[tuple[int, ...]], numbers: list
     # d4 corner numbers must follow their vertices through the re-ordering.
     numbers = [
         tuple(num[face.index(i)] for i in wound) if len(num) > 1 else num
-        for face, wound, num in zip(faces, faces_cw, numbers)
+        for face, wound, num in zip(faces, faces_cw, numbers, strict=True)
     ]
     normals = np.array([vertices[list(f)].mean(axis=0) for f in faces_cw])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
@@ -169,7 +171,7 @@ def _make_mesh(vertices: np.ndarray, faces: list[tuple[int, ...]], numbers: list
     return _Mesh(vertices, tuple(faces_cw), normals, tuple(numbers), rest)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mesh(die: str) -> _Mesh:
     if die == "d6":
         v = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float)
@@ -192,7 +194,7 @@ def _mesh(die: str) -> _Mesh:
             rest[label] = np.array([sx, sy, sz], float)
         return _make_mesh(v, faces, numbers, rest)
     if die == "d4":
-        v = 1.1 * np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=float)
+        v = 1.0 * np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=float)
         # A d4 reads the number at its top vertex, printed at that corner of every face.
         faces = [tuple(j for j in range(4) if j != i) for i in range(4)]
         numbers = [tuple(str(j + 1) for j in f) for f in faces]
@@ -244,7 +246,7 @@ def _pip_face(size: int, number: int, style: DieStyle) -> np.ndarray:
         6: [(lo, lo), (lo, mid), (lo, hi), (hi, lo), (hi, mid), (hi, hi)],
     }
     radius = size * (0.13 if number == 1 else 0.085)
-    rim = tuple(int(0.55 * i + 0.45 * b * 0.6) for i, b in zip(style.ink, style.body))
+    rim = tuple(int(0.55 * i + 0.45 * b * 0.6) for i, b in zip(style.ink, style.body, strict=True))
     for fx, fy in layouts[number]:
         centre = (int(round(fx * size * 16)), int(round(fy * size * 16)))
         cv2.circle(tex, centre, int(radius * 16), rim, -1, cv2.LINE_AA, 4)
@@ -291,7 +293,7 @@ def _triangle_face(size: int, numbers: tuple[str, ...], style: DieStyle) -> np.n
         stamp = _digit_stamp(numbers[0], size * 0.3, style.ink, 0.0, size // 2)
         _paste(tex, stamp, (centre[0], centre[1] + size * 0.02))
         return tex
-    for corner, number in zip(corners, numbers):  # d4: each number near its corner, pointing at it
+    for corner, number in zip(corners, numbers, strict=True):  # d4: each number near its corner, pointing at it
         direction = corner - centre
         angle = math.degrees(math.atan2(direction[0], -direction[1]))
         stamp = _digit_stamp(number, size * 0.17, style.ink, -angle, size // 4)
@@ -477,12 +479,25 @@ def scene_background(shot: Shot, size: tuple[int, int]) -> np.ndarray:
     return image
 
 
-def _draw_die(out: np.ndarray, shot: Shot, camera: _Camera, light_rgb: np.ndarray, frame_height: int) -> None:
-    """Composite the die and its soft shadow into ``out`` around where the die lands."""
+def _posed(shot: Shot) -> tuple[_Mesh, np.ndarray, np.ndarray]:
+    """The mesh, its vertices and its face normals, turned and placed as in ``shot``."""
     mesh = _mesh(shot.die)
     pose = _rot_x(shot.tilt[0]) @ _rot_y(shot.tilt[1]) @ _rot_z(shot.yaw) @ mesh.rest[shot.face]
     verts = mesh.vertices @ pose.T + np.array([shot.offset[0], shot.offset[1], 0.0])
-    normals = mesh.normals @ pose.T
+    return mesh, verts, mesh.normals @ pose.T
+
+
+def die_bounds(shot: Shot, size: tuple[int, int] = (640, 480)) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) in pixels of the die in the frame ``render_shot`` makes of ``shot``."""
+    _, verts, _ = _posed(shot)
+    points = _Camera(shot, size).project(verts)
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def _draw_die(out: np.ndarray, shot: Shot, camera: _Camera, light_rgb: np.ndarray, frame_height: int) -> None:
+    """Composite the die and its soft shadow into ``out`` around where the die lands."""
+    mesh, verts, normals = _posed(shot)
     z_table = float(verts[:, 2].min())
 
     la, le = math.radians(shot.light_azimuth), math.radians(shot.light_elevation)

@@ -23,8 +23,8 @@ from .dice import (
     BACKGROUND_COUNT,
     DIE_FACES,
     DIE_STYLES,
-    PLATTER_COLOURS,
     NOISE_SIGMAS,
+    PLATTERS,
     Shot,
     die_style,
     random_shot,
@@ -54,7 +54,8 @@ class SyntheticDiceSource(FrameSource):
     def __init__(self, *, seed: int = 0, fps: float = 30.0, width: int = 640, height: int = 480,
                  die: str = "d6", face: str | None = None, hold: int | None = None, rpm: float = 8.0,
                  style: str | None = None, elevation: float | None = None, noise: int = 2,
-                 blur: float | None = None, uncapped: bool = False, spec: str | None = None) -> None:
+                 blur: float | None = None, platter: str | None = None, uncapped: bool = False,
+                 spec: str | None = None) -> None:
         super().__init__(spec if spec is not None else f"synthetic:dice?seed={seed}")
         if die not in DIE_FACES:
             raise SourceError(f"{self.spec}: unknown die {die!r} (known: {', '.join(DIE_FACES)})")
@@ -85,6 +86,8 @@ class SyntheticDiceSource(FrameSource):
         if face is not None:
             self._check_face(face)
             self._face = face
+        if platter is not None and platter != "none" and platter not in PLATTERS:
+            raise SourceError(f"{self.spec}: unknown platter {platter!r} (known: none, {', '.join(PLATTERS)})")
 
         r = np.random.default_rng([seed, 0xD1CE])
         u = r.random(16)
@@ -102,7 +105,7 @@ class SyntheticDiceSource(FrameSource):
             noise=noise,
             background=int(r.integers(BACKGROUND_COUNT)),
             background_offset=(float(u[6]), float(u[7])),
-            platter=int(r.integers(len(PLATTER_COLOURS))),
+            platter=self._platter_index(platter, int(r.integers(len(PLATTERS)))),
             platter_radius=2.9 + 0.8 * u[8],
             shadow=0.3 + 0.3 * u[9],
         )
@@ -111,6 +114,12 @@ class SyntheticDiceSource(FrameSource):
         self._focus_jitter = blur is None
         # Built lazily so opening the source (and listing options) stays instant.
         self._background: np.ndarray | None = None
+
+    @staticmethod
+    def _platter_index(name: str | None, drawn: int) -> int | None:
+        if name is None:
+            return drawn
+        return None if name == "none" else list(PLATTERS).index(name)
 
     @property
     def nominal_fps(self) -> float | None:

@@ -9,7 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .device import CAPTURE_ERRORS, as_bgr, capture_factory, release_quietly
+from .device import CAPTURE_ERRORS, as_bgr, capture_factory, quiet_opencv, release_quietly
 from .frames import Frame, FrameSource, SourceError
 
 #: The rate assumed for files whose container does not say.
@@ -49,7 +49,8 @@ class VideoSource(FrameSource):
 
     def _open_capture(self) -> Any:
         try:
-            cap = capture_factory(self._factory)(self.path)
+            with quiet_opencv():
+                cap = capture_factory(self._factory)(self.path)
         except CAPTURE_ERRORS as exc:
             raise SourceError(f"cannot open video file {self.path} ({exc})") from None
         if cap is None or not cap.isOpened():

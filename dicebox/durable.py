@@ -20,15 +20,26 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, sync: bool = True, sync_dir: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, sync: bool = True, sync_dir: bool = True, temp: Path | None = None
+) -> None:
     """Write ``data`` to ``path``: temp file in the same folder, fsync, rename, fsync the folder.
 
     ``sync_dir=False`` leaves the folder's fsync to the caller, who may batch it over many files.
+    ``temp`` is an existing empty file in the same folder to use as the temp file.
     """
     path = Path(path)
-    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+    tmp = temp or path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     try:
-        with open(tmp, "wb") as fh:
+        try:
+            fh = open(tmp, "r+b") if temp is not None else open(tmp, "xb")
+        except FileNotFoundError:
+            if temp is None:
+                raise
+            # The pre-created file was cleaned up meanwhile: make a new one.
+            tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+            fh = open(tmp, "xb")
+        with fh:
             fh.write(data)
             if sync:
                 fh.flush()

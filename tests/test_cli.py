@@ -6,9 +6,10 @@ import subprocess
 import sys
 import zipfile
 
-import dicebox
 import pytest
 from conftest import make_png
+
+import dicebox
 
 
 def run(*args, env_home, check=True):

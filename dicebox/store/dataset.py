@@ -25,9 +25,11 @@ from dicebox.durable import TEMP_PREFIX, fsync_dir, write_atomic, write_text_ato
 from dicebox.labelled import LabelledImages
 from dicebox.store.augment import augment
 from dicebox.store.errors import BatchTooLarge, Conflict, InvalidImage, NotFound
+from dicebox.store.group_commit import GroupCommit
 from dicebox.store.images import DEFAULT_MAX_PIXELS, PreparedImage, prepare_image
 from dicebox.store.index import DatasetIndex, ImageRecord
 from dicebox.store.names import parse_dataset_id, validate_category
+from dicebox.store.temp_pool import TempFilePool
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,14 @@ CATEGORY_MAP_FILE = "category_map.json"
 # Temp files younger than this may belong to a write under way in another process.
 STALE_TEMP_SECONDS = 600
 _WRITERS = 4
+
+
+@dataclass(frozen=True)
+class _PendingWrite:
+    """Images of one store whose files are durable and whose index entry is not yet committed."""
+
+    images: list[tuple[PreparedImage, str]]
+    paths: list[tuple[Path, bytes]]
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,9 @@ class Dataset:
         self.max_image_pixels = max_image_pixels
         self.data_dir = self.path / "data"
         self._write_lock = threading.Lock()
+        self._known_categories: set[str] = set()
+        self._temp_pool = TempFilePool()
+        self._index_commit: GroupCommit[_PendingWrite] = GroupCommit(self._commit_writes)
         self._cache_lock = threading.Lock()
         self._pixels: dict[str, np.ndarray] = {}
         self._stack_key: tuple[str, ...] = ()
@@ -98,6 +111,7 @@ class Dataset:
         return cls(path, geometry, max_image_pixels)
 
     def close(self) -> None:
+        self._temp_pool.close()
         self.index.close()
 
     # Consistency ------------------------------------------------------------------------------
@@ -187,6 +201,7 @@ class Dataset:
             for leftover in folder.glob(f"{TEMP_PREFIX}*"):
                 leftover.unlink(missing_ok=True)
             folder.rmdir()
+            self._known_categories.discard(name)
             with self.index.transaction() as db:
                 db.execute("DELETE FROM categories WHERE name = ?", (name,))
             self._write_category_map()
@@ -200,6 +215,7 @@ class Dataset:
             inserted = db.execute("INSERT OR IGNORE INTO categories (name) VALUES (?)", (name,)).rowcount
         if inserted:
             self._write_category_map()
+        self._known_categories.add(name)
 
     def _write_category_map(self) -> None:
         text = json.dumps({"category_map": self.category_map()}, indent=2, ensure_ascii=False)
@@ -238,7 +254,10 @@ class Dataset:
         return self.store_many([(source, category)])[0]
 
     def store_many(self, items: list[tuple[bytes | np.ndarray, str]]) -> list[StoredImage]:
-        """Store several images; all are validated first, so one bad image stores nothing."""
+        """Store several images; all are validated first, so one bad image stores nothing.
+
+        Stores run concurrently (their fsyncs overlap); the index transaction decides conflicts.
+        """
         prepared: list[tuple[PreparedImage, str]] = []
         for position, (source, category) in enumerate(items):
             validate_category(category)
@@ -246,46 +265,68 @@ class Dataset:
                 prepared.append((self.prepare(source), category))
             except InvalidImage as exc:
                 raise type(exc)(f"image {position}: {exc}" if len(items) > 1 else str(exc)) from None
-        with self._write_lock:
-            return self._commit(prepared)
+        return self._commit(prepared)
 
     def _commit(self, prepared: list[tuple[PreparedImage, str]]) -> list[StoredImage]:
-        existing = self.index.get_many(p.id for p, _ in prepared)
-        results: list[StoredImage] = []
-        to_write: dict[str, tuple[PreparedImage, str]] = {}
+        wanted: dict[str, str] = {}
         for image, category in prepared:
-            known = existing.get(image.id) or (
-                ImageRecord(image.id, to_write[image.id][1], 0, 0) if image.id in to_write else None
-            )
-            if known is not None and known.category != category:
-                raise Conflict(
-                    f"this image is already stored under category {known.category!r} (id {image.id}); "
-                    "relabel it instead of storing it again"
-                )
-            results.append(StoredImage(image.id, category, duplicate=known is not None))
-            if known is None:
-                to_write[image.id] = (image, category)
+            if wanted.setdefault(image.id, category) != category:
+                raise Conflict(f"the same image appears under {wanted[image.id]!r} and {category!r}")
+        existing = self.index.get_many(wanted)
+        _raise_on_conflict(wanted, {i: r.category for i, r in existing.items()})
+        to_write = {image.id: (image, category) for image, category in prepared if image.id not in existing}
         for category in {category for _, category in to_write.values()}:
-            self._ensure_category(category)
+            if category not in self._known_categories:
+                self._ensure_category(category)
         paths = [(self.data_dir / category / f"{image.id}.png", image.png) for image, category in to_write.values()]
+        try:
+            self._write_files(paths)
+        except FileNotFoundError:
+            # Another process removed a category folder we believed in: recreate and retry once.
+            self._known_categories.clear()
+            for category in {category for _, category in to_write.values()}:
+                self._ensure_category(category)
+            self._write_files(paths)
+        if to_write:
+            self._index_commit.submit(_PendingWrite(list(to_write.values()), paths))
+        with self._cache_lock:
+            for image, _category in to_write.values():
+                self._pixels[image.id] = image.pixels
+        return [StoredImage(image.id, category, duplicate=image.id in existing) for image, category in prepared]
+
+    def _write_files(self, paths: list[tuple[Path, bytes]]) -> None:
+        """Write each file durably; the folders are fsynced by the group commit."""
         if len(paths) > 1:
             with ThreadPoolExecutor(_WRITERS) as pool:
                 list(pool.map(lambda job: write_atomic(job[0], job[1], sync_dir=False), paths))
         else:
             for path, png in paths:
-                write_atomic(path, png, sync_dir=False)
-        for folder in {path.parent for path, _ in paths}:
+                write_atomic(path, png, sync_dir=False, temp=self._temp_pool.take(path.parent))
+
+    def _commit_writes(self, writes: list[_PendingWrite]) -> dict[int, BaseException]:
+        """One folder fsync per folder and one index transaction for several stores."""
+        for folder in {path.parent for write in writes for path, _ in write.paths}:
             fsync_dir(folder)
+        errors: dict[int, BaseException] = {}
         now = time.time()
         with self.index.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO images (id, category, created, size) VALUES (?, ?, ?, ?)",
-                [(image.id, category, now, len(image.png)) for image, category in to_write.values()],
-            )
-        with self._cache_lock:
-            for image, _category in to_write.values():
-                self._pixels[image.id] = image.pixels
-        return results
+            found = _categories_of(db, [image.id for write in writes for image, _ in write.images])
+            for position, write in enumerate(writes):
+                try:
+                    _raise_on_conflict({i.id: c for i, c in write.images if i.id in found},
+                                       {i.id: found[i.id] for i, _ in write.images if i.id in found})
+                except Conflict as exc:
+                    errors[position] = exc
+                    continue
+                db.executemany(
+                    "INSERT OR REPLACE INTO images (id, category, created, size) VALUES (?, ?, ?, ?)",
+                    [(image.id, category, now, len(image.png)) for image, category in write.images],
+                )
+                found.update({image.id: category for image, category in write.images})
+        for position in errors:
+            for path, _png in writes[position].paths:
+                path.unlink(missing_ok=True)
+        return errors
 
     def delete(self, ids: list[str]) -> int:
         """Delete images by id; unknown ids are an error and nothing is deleted."""
@@ -387,6 +428,24 @@ class Dataset:
             return {}
         with ThreadPoolExecutor(_WRITERS) as pool:
             return {i: pixels for i, pixels in pool.map(load, rows) if pixels is not None}
+
+
+def _categories_of(db, ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(db.execute(f"SELECT id, category FROM images WHERE id IN ({marks})", chunk).fetchall())
+    return found
+
+
+def _raise_on_conflict(wanted: dict[str, str], stored: dict[str, str]) -> None:
+    for image_id, category in stored.items():
+        if wanted[image_id] != category:
+            raise Conflict(
+                f"this image is already stored under category {category!r} (id {image_id}); "
+                "relabel it instead of storing it again"
+            )
 
 
 def _version_of(rows: list[tuple[str, str]]) -> str:

@@ -1,8 +1,10 @@
 """The index of one data set: which image is in which category, without rescanning folders.
 
-SQLite in WAL mode with full synchronous commits: a committed change survives a crash, several
-processes (service replicas on one shared folder) read and write it at once, and it is only a
-cache of the folders, rebuilt from them when it is lost or damaged.
+SQLite in WAL mode: several processes (service replicas on one shared folder) read and write it at
+once. It is only a cache of the folders: the image files are made durable before the index
+commits, and opening a data set reconciles the index with them. So the index may use
+``synchronous=NORMAL`` (a commit survives a process crash; a power cut may lose the last commits,
+which reconciliation restores from the files) and an acknowledged image is never lost.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class DatasetIndex:
         if db is None:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
             with self._lock:

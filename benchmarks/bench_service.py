@@ -1,0 +1,125 @@
+"""Sensory service throughput over localhost, 60x50 grayscale PNGs (issue: foundation).
+
+Prints: single-image store requests/s against an empty endpoint on the same server stack (same
+auth, same waitress, same client), the many-images store in images/s, and a 10,000-image
+training batch through the native binary route against the compatible JSON route.
+
+    python benchmarks/bench_service.py [--requests 2000] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import tempfile
+import threading
+import time
+
+import cv2
+import numpy as np
+import requests
+from flask import jsonify
+
+from dicebox.client import SensoryClient
+from dicebox.config import load_config
+from dicebox.service import create_app
+from dicebox.service.server import ServiceServer
+
+KEY = "bench-key"
+HEADERS = {"API-ACCESS-KEY": KEY, "API-VERSION": "0.3.0"}
+
+
+def pngs(count: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (50, 60, 1), dtype=np.uint8)
+    out = []
+    for i in range(count):
+        image = base.copy()
+        image.flat[i % image.size] ^= 0xFF
+        image.flat[(i * 7919) % image.size] = i % 251
+        out.append(base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode())
+    return out
+
+
+def hammer(url: str, bodies: list | None, requests_total: int, clients: int, method: str = "post") -> float:
+    """Requests per second with ``clients`` keep-alive sessions sharing ``requests_total`` calls."""
+    per_client = requests_total // clients
+    barrier = threading.Barrier(clients + 1)
+
+    def worker(n: int) -> None:
+        session = requests.Session()
+        session.headers.update(HEADERS)
+        barrier.wait()
+        for i in range(per_client):
+            if bodies is None:
+                answer = session.get(url)
+            else:
+                answer = session.post(url, json=bodies[n * per_client + i])
+            assert answer.status_code < 300, answer.text
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return per_client * clients / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=10_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as home:
+        config = load_config(env={"DICEBOX_HOME": home, "DICEBOX_API_ACCESS_KEY": KEY})
+        app = create_app(config)
+        app.add_url_rule("/api/bench/empty", "empty", lambda: jsonify({}), methods=["GET", "POST"])
+        server = ServiceServer(app, "127.0.0.1", 0, threads=8).start()
+        url = server.url
+        try:
+            images = pngs(args.requests + args.batch, seed=1)
+            store_bodies = [{"name": "dice", "width": 60, "height": 50, "category": str(i % 6), "data": d}
+                            for i, d in enumerate(images[: args.requests])]
+            empty_bodies = [{"name": "dice", "width": 60, "height": 50, "category": "0", "data": d}
+                            for d in images[: args.requests]]
+            hammer(f"{url}/api/bench/empty", empty_bodies[:200], 200, args.clients)  # warm up
+            empty = hammer(f"{url}/api/bench/empty", empty_bodies, args.requests, args.clients)
+            single = hammer(f"{url}/api/sensory/store", store_bodies, args.requests, args.clients)
+            print(f"empty endpoint (same body, auth, server): {empty:8.0f} requests/s")
+            print(f"single-image store, durable:              {single:8.0f} requests/s  "
+                  f"ratio {single / empty:.2f} (goal >= 0.80)")
+
+            client = SensoryClient(url, KEY, timeout=120)
+            bulk = [(base64.b64decode(d), str(i % 6)) for i, d in enumerate(images[args.requests:])]
+            start = time.perf_counter()
+            for chunk in range(0, len(bulk), 1000):
+                client.store_images("dice_60x50", bulk[chunk : chunk + 1000])
+            many = len(bulk) / (time.perf_counter() - start)
+            print(f"many-images store (1000 per request):     {many:8.0f} images/s  (goal >= 3000)")
+
+            total = client.dataset_info("dice_60x50")["count"]
+            n = min(args.batch, total)
+            client.batch("dice_60x50", 10)  # fill the decoded cache once, as a running service has
+            start = time.perf_counter()
+            native = client.batch("dice_60x50", n, noise=0.0)
+            native_s = time.perf_counter() - start
+            start = time.perf_counter()
+            answer = requests.post(f"{url}/api/sensory/request", json={"batch_size": n, "noise": 0.0},
+                                   headers=HEADERS, timeout=600)
+            answer.raise_for_status()
+            labels = np.array(answer.json()["labels"])
+            compat_s = time.perf_counter() - start
+            assert native.images.shape[0] == labels.shape[0] == n
+            print(f"{n}-image batch, native binary (npz):    {native_s * 1000:8.0f} ms")
+            print(f"{n}-image batch, compatible JSON:        {compat_s * 1000:8.0f} ms  "
+                  f"native is {compat_s / native_s:.0f}x faster (goal >= 50x)")
+        finally:
+            server.close()
+
+
+if __name__ == "__main__":
+    main()
