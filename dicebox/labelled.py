@@ -36,4 +36,4 @@ class LabelledImages:
     def counts(self) -> dict[str, int]:
         """Images per category."""
         per_class = np.bincount(self.labels, minlength=len(self.categories))
-        return {name: int(n) for name, n in zip(self.categories, per_class)}
+        return {name: int(n) for name, n in zip(self.categories, per_class, strict=True)}
