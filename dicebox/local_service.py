@@ -1,0 +1,147 @@
+"""Launching a sensory service as a child process: the GUI's one-click local service, the demo.
+
+The child is ``dicebox serve --port 0`` on the user's data folder (so it uses the same API key
+file); it prints the URL it listens on, which is read from its output. Its log is kept and
+offered to listeners line by line. From a frozen (PyInstaller) app the child is the app's own
+executable, so no ``python`` on the PATH is needed.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+READY_MARK = "listening on "
+
+
+class LocalServiceError(RuntimeError):
+    """The local service could not be started."""
+
+
+def dicebox_command() -> list[str]:
+    """How to run the ``dicebox`` command from this process (installed, from source or frozen)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "dicebox"]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM if the app dies without stopping it."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class LocalService:
+    """One child service process with its URL and recent log."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        config_file: Path | None = None,
+        port: int = 0,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        on_log: Callable[[str], None] | None = None,
+        log_lines: int = 500,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.config_file = config_file
+        self.port = port
+        self.extra_args = list(extra_args or [])
+        self.env = env
+        self.on_log = on_log
+        self.log: collections.deque[str] = collections.deque(maxlen=log_lines)
+        self.url: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Start the child and wait until it listens; returns its URL."""
+        if self.running:
+            return self.url or ""
+        args = [*dicebox_command(), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        if self.config_file:
+            args += ["--config", str(self.config_file)]
+        args += self.extra_args
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
+        self._ready.clear()
+        self.url = None
+        try:
+            self._proc = subprocess.Popen(
+                args,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env=env,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        except OSError as exc:
+            raise LocalServiceError(f"cannot start the local service: {exc}") from exc
+        self._reader = threading.Thread(target=self._read_output, name="dicebox-local-service-log", daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if self._proc.poll() is not None:
+                tail = "\n".join(list(self.log)[-5:])
+                raise LocalServiceError(f"the local service exited with status {self._proc.returncode}: {tail}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LocalServiceError(f"the local service did not start within {timeout:.0f} s")
+        return self.url or ""
+
+    def _read_output(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            line = line.rstrip("\n")
+            self.log.append(line)
+            if READY_MARK in line and not self._ready.is_set():
+                self.url = line.rsplit(READY_MARK, 1)[1].strip()
+                self._ready.set()
+            if self.on_log is not None:
+                self.on_log(line)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the child (SIGTERM, then SIGKILL after ``timeout``) and wait for it."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("local service did not stop in %.0f s; killing it", timeout)
+                proc.kill()
+                proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            self._reader = None
+        if proc.stdout is not None:
+            proc.stdout.close()
