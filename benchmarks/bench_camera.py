@@ -64,8 +64,10 @@ def inline_pipeline(frames: int) -> None:
         latency.append(time.monotonic() - frame.timestamp)
     elapsed = time.perf_counter() - started
     source.close()
-    print(f"synthetic 640x480 -> crop {roi.width}x{roi.height} -> {GEOMETRY.width}x{GEOMETRY.height} gray, "
-          f"{frames} frames, single thread")
+    print(
+        f"synthetic 640x480 -> crop {roi.width}x{roi.height} -> {GEOMETRY.width}x{GEOMETRY.height} gray, "
+        f"{frames} frames, single thread"
+    )
     print(f"  pipeline:            {frames / elapsed:8.1f} fps ({elapsed / frames * 1e3:.2f} ms/frame)")
     print(f"  capture (render):    p50 {ms(render, 50):.3f} ms  p99 {ms(render, 99):.3f} ms")
     print(f"  crop + preprocess:   p50 {ms(prep, 50):.3f} ms  p99 {ms(prep, 99):.3f} ms")
@@ -87,8 +89,11 @@ def threaded_pipeline(seconds: float, fps: int) -> None:
             latency.append(time.monotonic() - frame.timestamp)
             last = frame.seq
         measured = capture.fps
-    print(f"CaptureThread at {fps} fps for {seconds:.0f} s (reader + consumer threads): measured {measured:.1f} fps,"
-          f" {len(latency)} frames classified-ready")
+    print(
+        f"CaptureThread at {fps} fps for {seconds:.0f} s (reader + consumer thread):"
+        f" measured {measured:.1f} fps,"
+        f" {len(latency)} frames classified-ready"
+    )
     print(f"  capture -> crop ready latency: p50 {ms(latency, 50):.3f} ms  p99 {ms(latency, 99):.3f} ms")
 
 
@@ -104,7 +109,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    print(pin_to_one_core(), f"| OpenCV {cv2.__version__}, numpy {np.__version__}, {threading.active_count()} thread")
+    print(
+        pin_to_one_core(),
+        f"| OpenCV {cv2.__version__}, numpy {np.__version__}, {threading.active_count()} thread",
+    )
     inline_pipeline(args.frames)
     threaded_pipeline(args.seconds, 60)
     dataset_rate(100)

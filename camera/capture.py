@@ -53,9 +53,18 @@ class CaptureThread:
     ``nominal_fps``; ``on_frame`` is called on the reader thread with each published frame.
     """
 
-    def __init__(self, source: FrameSource, *, warmup: int | None = None, paced: bool | None = None,
-                 on_frame: Callable[[Frame], None] | None = None, failures_before_reconnect: int = 3,
-                 initial_backoff: float = 0.1, max_backoff: float = 2.0, join_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        *,
+        warmup: int | None = None,
+        paced: bool | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+        failures_before_reconnect: int = 3,
+        initial_backoff: float = 0.1,
+        max_backoff: float = 2.0,
+        join_timeout: float = 2.0,
+    ) -> None:
         self.source = source
         self.warmup = source.warmup_frames if warmup is None else max(0, int(warmup))
         self.paced = source.paced if paced is None else paced

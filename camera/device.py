@@ -80,9 +80,18 @@ class DeviceSource(FrameSource):
 
     paced = False
 
-    def __init__(self, index: int, *, width: int | None = None, height: int | None = None,
-                 fps: float | None = None, warmup: int = 5, backend: str | None = None,
-                 factory: Callable[..., Any] | None = None, spec: str | None = None) -> None:
+    def __init__(
+        self,
+        index: int,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        warmup: int = 5,
+        backend: str | None = None,
+        factory: Callable[..., Any] | None = None,
+        spec: str | None = None,
+    ) -> None:
         super().__init__(spec if spec is not None else str(index))
         if backend is not None and backend not in BACKENDS:
             raise SourceError(f"{self.spec}: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
@@ -121,8 +130,11 @@ class DeviceSource(FrameSource):
             if cap is None or not cap.isOpened():
                 raise SourceError(f"{what}: cannot open (no such device, or it is in use)")
             width, height, fps = self._request
-            for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height),
-                                (cv2.CAP_PROP_FPS, fps)):
+            for prop, value in (
+                (cv2.CAP_PROP_FRAME_WIDTH, width),
+                (cv2.CAP_PROP_FRAME_HEIGHT, height),
+                (cv2.CAP_PROP_FPS, fps),
+            ):
                 if value:
                     cap.set(prop, float(value))
             # A camera that opens but never delivers a frame is as good as absent: find out now.

@@ -65,8 +65,9 @@ def _probe(index: int, factory: Callable[..., Any]) -> DeviceInfo | None:
     return DeviceInfo(index, name, int(image.shape[1]), int(image.shape[0]), fps if 0 < fps < 1000 else None)
 
 
-def list_devices(max_index: int = 8, *, factory: Callable[..., Any] | None = None,
-                 timeout: float = 5.0) -> list[DeviceInfo]:
+def list_devices(
+    max_index: int = 8, *, factory: Callable[..., Any] | None = None, timeout: float = 5.0
+) -> list[DeviceInfo]:
     """The cameras among indices 0..max_index-1 that open and deliver a frame.
 
     With the real ``cv2.VideoCapture`` on Linux, indices without a /dev/videoN node are not even

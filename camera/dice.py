@@ -59,7 +59,10 @@ DIE_STYLES: tuple[DieStyle, ...] = (
 
 #: Platter (turntable mat) colours by name, BGR; ``Shot.platter`` indexes them in this order.
 PLATTERS: dict[str, tuple[int, int, int]] = {
-    "black": (38, 38, 40), "grey": (92, 92, 96), "cork": (74, 112, 150), "white": (196, 198, 200),
+    "black": (38, 38, 40),
+    "grey": (92, 92, 96),
+    "cork": (74, 112, 150),
+    "white": (196, 198, 200),
     "navy": (96, 56, 34),
 }
 PLATTER_COLOURS: tuple[tuple[int, int, int], ...] = tuple(PLATTERS.values())
@@ -156,8 +159,12 @@ def _wind(vertices: np.ndarray, face: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(face[i] for i in np.argsort(-angles))
 
 
-def _make_mesh(vertices: np.ndarray, faces: list[tuple[int, ...]], numbers: list[tuple[str, ...]],
-               rest_axes: dict[str, np.ndarray]) -> _Mesh:
+def _make_mesh(
+    vertices: np.ndarray,
+    faces: list[tuple[int, ...]],
+    numbers: list[tuple[str, ...]],
+    rest_axes: dict[str, np.ndarray],
+) -> _Mesh:
     faces_cw = [_wind(vertices, f) for f in faces]
     # d4 corner numbers must follow their vertices through the re-ordering.
     numbers = [
@@ -175,7 +182,14 @@ def _make_mesh(vertices: np.ndarray, faces: list[tuple[int, ...]], numbers: list
 def _mesh(die: str) -> _Mesh:
     if die == "d6":
         v = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float)
-        axes = {"1": (0, 0, 1), "6": (0, 0, -1), "2": (1, 0, 0), "5": (-1, 0, 0), "3": (0, 1, 0), "4": (0, -1, 0)}
+        axes = {
+            "1": (0, 0, 1),
+            "6": (0, 0, -1),
+            "2": (1, 0, 0),
+            "5": (-1, 0, 0),
+            "3": (0, 1, 0),
+            "4": (0, -1, 0),
+        }
         faces, numbers = [], []
         for label, axis in axes.items():
             k = int(np.nonzero(axis)[0][0])
@@ -183,10 +197,20 @@ def _mesh(die: str) -> _Mesh:
             numbers.append((label,))
         return _make_mesh(v, faces, numbers, {k: np.array(a, float) for k, a in axes.items()})
     if die == "d8":
-        v = 1.75 * np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
+        v = 1.75 * np.array(
+            [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float
+        )
         # Opposite faces add up to 9, as on a real d8.
-        signs = {(1, 1, 1): "1", (1, 1, -1): "2", (1, -1, 1): "3", (-1, 1, 1): "4",
-                 (1, -1, -1): "5", (-1, 1, -1): "6", (-1, -1, 1): "7", (-1, -1, -1): "8"}
+        signs = {
+            (1, 1, 1): "1",
+            (1, 1, -1): "2",
+            (1, -1, 1): "3",
+            (-1, 1, 1): "4",
+            (1, -1, -1): "5",
+            (-1, 1, -1): "6",
+            (-1, -1, 1): "7",
+            (-1, -1, -1): "8",
+        }
         faces, numbers, rest = [], [], {}
         for (sx, sy, sz), label in signs.items():
             faces.append((0 if sx > 0 else 1, 2 if sy > 0 else 3, 4 if sz > 0 else 5))
@@ -254,8 +278,9 @@ def _pip_face(size: int, number: int, style: DieStyle) -> np.ndarray:
     return tex
 
 
-def _digit_stamp(text: str, height: float, colour: tuple[int, int, int], angle: float,
-                 size: int) -> tuple[np.ndarray, np.ndarray]:
+def _digit_stamp(
+    text: str, height: float, colour: tuple[int, int, int], angle: float, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``text`` centred in a size x size stamp, turned by ``angle`` degrees; (image, mask)."""
     font = cv2.FONT_HERSHEY_DUPLEX
     (tw, th), _ = cv2.getTextSize(text, font, 1.0, 1)
@@ -281,7 +306,7 @@ def _paste(tex: np.ndarray, stamp: tuple[np.ndarray, np.ndarray], centre: tuple[
     s = mask.shape[0]
     x0, y0 = int(round(centre[0] - s / 2)), int(round(centre[1] - s / 2))
     region = tex[y0 : y0 + s, x0 : x0 + s]
-    alpha = (mask[: region.shape[0], : region.shape[1], None] / 255.0)
+    alpha = mask[: region.shape[0], : region.shape[1], None] / 255.0
     region[:] = (region * (1 - alpha) + image[: region.shape[0], : region.shape[1]] * alpha).astype(np.uint8)
 
 
@@ -293,7 +318,9 @@ def _triangle_face(size: int, numbers: tuple[str, ...], style: DieStyle) -> np.n
         stamp = _digit_stamp(numbers[0], size * 0.3, style.ink, 0.0, size // 2)
         _paste(tex, stamp, (centre[0], centre[1] + size * 0.02))
         return tex
-    for corner, number in zip(corners, numbers, strict=True):  # d4: each number near its corner, pointing at it
+    for corner, number in zip(
+        corners, numbers, strict=True
+    ):  # d4: each number near its corner, pointing at it
         direction = corner - centre
         angle = math.degrees(math.atan2(direction[0], -direction[1]))
         stamp = _digit_stamp(number, size * 0.17, style.ink, -angle, size // 4)
@@ -316,7 +343,9 @@ def _textures(die: str, style: DieStyle, size: int) -> tuple[tuple[np.ndarray, .
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: int) -> np.ndarray:
     """Low-frequency noise in about -1..1, float32."""
-    small = rng.standard_normal((max(2, shape[0] // cell + 2), max(2, shape[1] // cell + 2))).astype(np.float32)
+    small = rng.standard_normal((max(2, shape[0] // cell + 2), max(2, shape[1] // cell + 2))).astype(
+        np.float32
+    )
     return cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC) * 0.6
 
 
@@ -332,7 +361,9 @@ def _wood(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     warp = _smooth_noise(rng, (h, max(2, w // 4)), max(8, h // 5)) * 5.0
     warp = cv2.resize(warp, (w, h), interpolation=cv2.INTER_LINEAR)
     rings = 0.5 + 0.5 * np.sin((y * 0.09 + x * 0.003) + warp)
-    streaks = cv2.resize(rng.random((h, max(2, w // 24))).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    streaks = cv2.resize(
+        rng.random((h, max(2, w // 24))).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR
+    )
     value = 0.55 * rings**1.5 + 0.35 * streaks + 0.1 * rng.random(shape, dtype=np.float32)
     return _colourise(value, (40, 78, 128), (110, 162, 210))
 
@@ -353,7 +384,9 @@ def _weave(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     threads = 0.5 + 0.25 * np.sin(x * 1.3) * np.sin(y * 1.3 + 0.5 * np.sin(x * 0.05))
-    value = threads + 0.2 * _smooth_noise(rng, shape, 50) + 0.08 * rng.standard_normal(shape, dtype=np.float32)
+    value = (
+        threads + 0.2 * _smooth_noise(rng, shape, 50) + 0.08 * rng.standard_normal(shape, dtype=np.float32)
+    )
     return _colourise(value, (44, 40, 38), (120, 110, 104))
 
 
@@ -390,11 +423,12 @@ class _Assets:
             for make in _BACKGROUND_MAKERS
         )
         # A soft spotlight twice the frame size; a frame-sized view of it puts the spot anywhere.
-        yy, xx = np.mgrid[-1.0:1.0:complex(0, 2 * h // 8 + 1), -1.0:1.0:complex(0, 2 * w // 8 + 1)]
+        yy, xx = np.mgrid[-1.0 : 1.0 : complex(0, 2 * h // 8 + 1), -1.0 : 1.0 : complex(0, 2 * w // 8 + 1)]
         falloff = 0.5 + 0.5 * np.exp(-(xx**2 * (w / h) ** 2 + yy**2) / 0.6)
         falloff = cv2.resize(falloff.astype(np.float32), (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
         self.lightmaps = tuple(
-            np.clip(falloff[:, :, None] * np.float32(tint) * 255.0, 0, 255).astype(np.uint8) for tint in _TINTS
+            np.clip(falloff[:, :, None] * np.float32(tint) * 255.0, 0, 255).astype(np.uint8)
+            for tint in _TINTS
         )
         noise_shape = (h + self.margin, w + self.margin, 3)
         self.noise = []
@@ -406,7 +440,7 @@ class _Assets:
         self.texture_size = _texture_size(h)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=3)
 def _assets(size: tuple[int, int]) -> _Assets:
     return _Assets(size)
 
@@ -425,7 +459,7 @@ class _Camera:
         right = np.array([1.0, 0.0, 0.0])
         up = np.cross(right, forward)
         self.axes = np.stack([right, up, forward])
-        self.focal = _FOCAL * size[1]
+        self.focal = _FOCAL * min(size[1], size[0] * 0.75)  # portrait frames: fit the width
         self.centre = np.array([size[0] / 2.0, size[1] / 2.0])
 
     def project(self, points: np.ndarray) -> np.ndarray:
@@ -548,10 +582,14 @@ def _draw_die(out: np.ndarray, shot: Shot, camera: _Camera, light_rgb: np.ndarra
         size = (bx1 - bx0, by1 - by0)
         if len(face) == 4:
             matrix = cv2.getPerspectiveTransform(corners, local)
-            warped = cv2.warpPerspective(tex, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            warped = cv2.warpPerspective(
+                tex, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
         else:
             matrix = cv2.getAffineTransform(corners, local)
-            warped = cv2.warpAffine(tex, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            warped = cv2.warpAffine(
+                tex, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
         mask = np.zeros((size[1], size[0]), np.uint8)
         cv2.fillConvexPoly(mask, _fixed(local), 255, cv2.LINE_8, 4)
         cv2.copyTo(warped, mask, layer[by0:by1, bx0:bx1])
@@ -573,8 +611,13 @@ def _draw_die(out: np.ndarray, shot: Shot, camera: _Camera, light_rgb: np.ndarra
     cv2.add(region, layer, dst=region)
 
 
-def render_shot(shot: Shot, size: tuple[int, int] = (640, 480), *, background: np.ndarray | None = None,
-                out: np.ndarray | None = None) -> np.ndarray:
+def render_shot(
+    shot: Shot,
+    size: tuple[int, int] = (640, 480),
+    *,
+    background: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Render ``shot`` as a uint8 BGR image of ``size`` (width, height).
 
     ``background`` is :func:`scene_background` of a shot with the same camera, passed by callers
@@ -648,8 +691,13 @@ def random_shot(face: str, rng: np.random.Generator, die: str = "d6", style: Die
     )
 
 
-def render_die(face: str, rng: np.random.Generator, size: tuple[int, int] = (640, 480), die: str = "d6",
-               style: DieStyle | None = None) -> np.ndarray:
+def render_die(
+    face: str,
+    rng: np.random.Generator,
+    size: tuple[int, int] = (640, 480),
+    die: str = "d6",
+    style: DieStyle | None = None,
+) -> np.ndarray:
     """One full frame of ``die`` showing ``face`` in a random scene drawn from ``rng`` (no thread, no source).
 
     The die sits in the centre; :func:`~dicebox.camera.synthetic.default_roi` frames it.

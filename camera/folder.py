@@ -39,9 +39,17 @@ class FolderSource(FrameSource):
     are given. Unreadable files are skipped; a folder without a single readable image fails to open.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fps: float = 1.0, loop: bool = True,
-                 uncapped: bool = False, width: int | None = None, height: int | None = None,
-                 spec: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fps: float = 1.0,
+        loop: bool = True,
+        uncapped: bool = False,
+        width: int | None = None,
+        height: int | None = None,
+        spec: str | None = None,
+    ) -> None:
         super().__init__(spec if spec is not None else os.fspath(path))
         self.path = os.fspath(path)
         self.loop = loop

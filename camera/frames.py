@@ -13,7 +13,7 @@ class SourceError(Exception):
     """A frame source cannot be opened or read; the message is one line meant for the operator."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # frames compare by identity: images are arrays
 class Frame:
     """One captured image.
 

@@ -25,8 +25,9 @@ class Options:
     def _bad(self, key: str, value: str, expected: str) -> SourceError:
         return SourceError(f"{self._spec}: option {key} must be {expected}, got {value!r}")
 
-    def get_int(self, key: str, default: int | None, minimum: int | None = None,
-                maximum: int | None = None) -> int | None:
+    def get_int(
+        self, key: str, default: int | None, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         """An integer option within [minimum, maximum]."""
         raw = self._take(key)
         if raw is None:
@@ -38,8 +39,9 @@ class Options:
         self._check_range(key, raw, value, minimum, maximum)
         return value
 
-    def get_float(self, key: str, default: float | None, minimum: float | None = None,
-                  maximum: float | None = None) -> float | None:
+    def get_float(
+        self, key: str, default: float | None, minimum: float | None = None, maximum: float | None = None
+    ) -> float | None:
         """A finite number option within [minimum, maximum]."""
         raw = self._take(key)
         if raw is None:
@@ -81,8 +83,9 @@ class Options:
             known = ", ".join(sorted(set(self._known))) or "none"
             raise SourceError(f"{self._spec}: unknown option {unknown} (known options: {known})")
 
-    def _check_range(self, key: str, raw: str, value: float, minimum: float | None,
-                     maximum: float | None) -> None:
+    def _check_range(
+        self, key: str, raw: str, value: float, minimum: float | None, maximum: float | None
+    ) -> None:
         if minimum is not None and value < minimum:
             raise self._bad(key, raw, f">= {minimum}")
         if maximum is not None and value > maximum:

@@ -103,8 +103,9 @@ class Roi:
         return (self.x, self.y, self.width, self.height)
 
 
-def three_boxes(frame_size: tuple[int, int], geometry: Geometry, scale: float = 0.5,
-                gap: float = 0.05) -> tuple[Roi, Roi, Roi]:
+def three_boxes(
+    frame_size: tuple[int, int], geometry: Geometry, scale: float = 0.5, gap: float = 0.05
+) -> tuple[Roi, Roi, Roi]:
     """Three equal boxes side by side, centred in the frame, ``gap`` box widths apart.
 
     The boxes are ``scale`` of the frame high unless that would not fit across the frame, in
@@ -125,7 +126,8 @@ def three_boxes(frame_size: tuple[int, int], geometry: Geometry, scale: float = 
     total = 3 * w + 2 * space
     x0 = max(0, (fw - total) // 2)
     y = (fh - h) // 2
-    return tuple(Roi(x0 + i * (w + space), y, w, h).fitted(frame_size) for i in range(3))  # type: ignore[return-value]
+    left, middle, right = (Roi(x0 + i * (w + space), y, w, h).fitted(frame_size) for i in range(3))
+    return left, middle, right
 
 
 def _crop_view(image: np.ndarray, roi: Roi) -> np.ndarray:

@@ -28,6 +28,8 @@ a folder path, or ``folder:PATH``
     white, navy or none; default from the seed), ``uncapped``.
     Example: ``synthetic:dice?seed=3&fps=30&width=640&height=480``.
 
+``camera:N`` and ``video:PATH`` are accepted as spellings of ``device:N`` and ``file:PATH``.
+
 Every problem (unknown target, missing file, corrupt video, empty folder, absent camera, unknown
 or malformed option) raises :class:`~dicebox.camera.frames.SourceError` with a one-line message.
 """
@@ -50,8 +52,14 @@ from .video import VideoSource
 
 #: Kinds of source a spec can name.
 KINDS = ("device", "video", "folder", "synthetic")
-_SCHEMES = {"device": "device", "camera": "device", "file": "video", "video": "video", "folder": "folder",
-            "synthetic": "synthetic"}
+_SCHEMES = {
+    "device": "device",
+    "camera": "device",
+    "file": "video",
+    "video": "video",
+    "folder": "folder",
+    "synthetic": "synthetic",
+}
 _HELP = "expected a camera number (0), a video file, a folder of images or synthetic:dice"
 
 

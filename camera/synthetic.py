@@ -51,11 +51,25 @@ class SyntheticDiceSource(FrameSource):
 
     paced = True
 
-    def __init__(self, *, seed: int = 0, fps: float = 30.0, width: int = 640, height: int = 480,
-                 die: str = "d6", face: str | None = None, hold: int | None = None, rpm: float = 8.0,
-                 style: str | None = None, elevation: float | None = None, noise: int = 2,
-                 blur: float | None = None, platter: str | None = None, uncapped: bool = False,
-                 spec: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        fps: float = 30.0,
+        width: int = 640,
+        height: int = 480,
+        die: str = "d6",
+        face: str | None = None,
+        hold: int | None = None,
+        rpm: float = 8.0,
+        style: str | None = None,
+        elevation: float | None = None,
+        noise: int = 2,
+        blur: float | None = None,
+        platter: str | None = None,
+        uncapped: bool = False,
+        spec: str | None = None,
+    ) -> None:
         super().__init__(spec if spec is not None else f"synthetic:dice?seed={seed}")
         if die not in DIE_FACES:
             raise SourceError(f"{self.spec}: unknown die {die!r} (known: {', '.join(DIE_FACES)})")
@@ -75,7 +89,6 @@ class SyntheticDiceSource(FrameSource):
         if self._hold < 1:
             raise SourceError(f"{self.spec}: hold must be at least 1 frame, got {hold}")
         self._rpm = rpm
-        self._noise = noise
         self._face: str | None = None
         self._schedule: list[str] = []
         self._schedule_lock = threading.Lock()
@@ -87,7 +100,9 @@ class SyntheticDiceSource(FrameSource):
             self._check_face(face)
             self._face = face
         if platter is not None and platter != "none" and platter not in PLATTERS:
-            raise SourceError(f"{self.spec}: unknown platter {platter!r} (known: none, {', '.join(PLATTERS)})")
+            raise SourceError(
+                f"{self.spec}: unknown platter {platter!r} (known: none, {', '.join(PLATTERS)})"
+            )
 
         r = np.random.default_rng([seed, 0xD1CE])
         u = r.random(16)
@@ -136,8 +151,9 @@ class SyntheticDiceSource(FrameSource):
 
     def _check_face(self, face: str) -> None:
         if face not in self.categories:
-            raise SourceError(f"{self.spec}: a {self.die} has no face {face!r} "
-                              f"(faces: {', '.join(self.categories)})")
+            raise SourceError(
+                f"{self.spec}: a {self.die} has no face {face!r} (faces: {', '.join(self.categories)})"
+            )
 
     def set_face(self, face: str | None) -> None:
         """Show ``face`` from the next frame on; None lets the die change face by itself again."""
@@ -174,21 +190,33 @@ class SyntheticDiceSource(FrameSource):
         jitter = r.standard_normal(2)
         s = self._scene
         return Shot(
-            die=s.die, face=face, style=s.style, yaw=yaw,
+            die=s.die,
+            face=face,
+            style=s.style,
+            yaw=yaw,
             # The platter is not quite level and the die sits off centre: one wobble per turn.
             tilt=(2.5 * math.sin(turn + p[0]), 2.5 * math.cos(turn + p[0])),
             offset=(0.3 * math.cos(turn + p[1]), 0.3 * math.sin(turn + p[1])),
-            elevation=s.elevation, distance=s.distance,
+            elevation=s.elevation,
+            distance=s.distance,
             light_azimuth=s.light_azimuth + 15.0 * math.sin(2 * math.pi * t / 11.0 + p[2]),
             light_elevation=s.light_elevation,
-            light_spot=(0.5 + 0.12 * math.sin(2 * math.pi * t / 17.0), 0.42 + 0.06 * math.cos(2 * math.pi * t / 13.0)),
-            gain=s.gain * (1.0 + 0.04 * math.sin(2 * math.pi * t / 5.0 + p[3])) * (1.0 + 0.01 * float(jitter[0])),
+            light_spot=(
+                0.5 + 0.12 * math.sin(2 * math.pi * t / 17.0),
+                0.42 + 0.06 * math.cos(2 * math.pi * t / 13.0),
+            ),
+            gain=s.gain
+            * (1.0 + 0.04 * math.sin(2 * math.pi * t / 5.0 + p[3]))
+            * (1.0 + 0.01 * float(jitter[0])),
             tint=s.tint,
             blur=s.blur + (0.25 * abs(float(jitter[1])) if self._focus_jitter else 0.0),
             noise=s.noise,
             noise_offset=(int(r.integers(1 << 16)), int(r.integers(1 << 16))),
-            background=s.background, background_offset=s.background_offset,
-            platter=s.platter, platter_radius=s.platter_radius, shadow=s.shadow,
+            background=s.background,
+            background_offset=s.background_offset,
+            platter=s.platter,
+            platter_radius=s.platter_radius,
+            shadow=s.shadow,
         )
 
     def render(self, seq: int, face: str | None = None) -> np.ndarray:
@@ -204,9 +232,15 @@ class SyntheticDiceSource(FrameSource):
         return self._frame(self.render(seq, face), label=face)
 
 
-def synthetic_dataset(n_per_class: int, geometry: Geometry = DEFAULT_GEOMETRY, seed: int = 0, *,
-                      die: str = "d6", frame_size: tuple[int, int] = (640, 480),
-                      roi: Roi | None = None) -> tuple[np.ndarray, list[str]]:
+def synthetic_dataset(
+    n_per_class: int,
+    geometry: Geometry = DEFAULT_GEOMETRY,
+    seed: int = 0,
+    *,
+    die: str = "d6",
+    frame_size: tuple[int, int] = (640, 480),
+    roi: Roi | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """``n_per_class`` labelled images of every face of ``die``, each in its own random scene.
 
     Every image goes the live way: a full ``frame_size`` frame, cropped to ``roi`` (default

@@ -19,9 +19,16 @@ DEFAULT_VIDEO_FPS = 25.0
 class VideoSource(FrameSource):
     """A video file; ``read`` returns None at the end unless ``loop`` starts it over."""
 
-    def __init__(self, path: str | os.PathLike[str], *, loop: bool = False, fps: float | None = None,
-                 uncapped: bool = False, factory: Callable[..., Any] | None = None,
-                 spec: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        loop: bool = False,
+        fps: float | None = None,
+        uncapped: bool = False,
+        factory: Callable[..., Any] | None = None,
+        spec: str | None = None,
+    ) -> None:
         super().__init__(spec if spec is not None else os.fspath(path))
         self.path = os.fspath(path)
         self.loop = loop
@@ -33,7 +40,9 @@ class VideoSource(FrameSource):
         self._pending = self._decode()
         if self._pending is None:
             release_quietly(self._cap)
-            raise SourceError(f"video file {self.path} has no readable frames (corrupt or unsupported codec?)")
+            raise SourceError(
+                f"video file {self.path} has no readable frames (corrupt or unsupported codec?)"
+            )
         self._size = (self._pending.shape[1], self._pending.shape[0])
         reported = self._get(cv2.CAP_PROP_FPS)
         self._fps = fps if fps else (reported if 0 < reported < 1000 else DEFAULT_VIDEO_FPS)

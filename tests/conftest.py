@@ -7,20 +7,10 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from helpers import API_KEY  # noqa: E402
 
 from dicebox.config import load_config  # noqa: E402
-
-API_KEY = "test-key-0123456789"
-
-
-def make_png(seed: int, width: int = 60, height: int = 50, channels: int = 1) -> bytes:
-    """A distinct PNG per seed."""
-    rng = np.random.default_rng(seed)
-    image = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
-    return cv2.imencode(".png", image)[1].tobytes()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import API_KEY
+from helpers import API_KEY
 
 
 def start_service(data_dir: Path, *extra: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:

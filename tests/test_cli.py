@@ -7,7 +7,7 @@ import sys
 import zipfile
 
 import pytest
-from conftest import make_png
+from helpers import make_png
 
 import dicebox
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import schemathesis
-from conftest import API_KEY, make_png
+from helpers import API_KEY, make_png
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import API_KEY
+from helpers import API_KEY
 
 from dicebox.client import SensoryClient
 from dicebox.delivery import FrameDelivery

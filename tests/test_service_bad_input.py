@@ -6,7 +6,7 @@ import base64
 import zlib
 
 import pytest
-from conftest import make_png
+from helpers import make_png
 
 GOOD_PNG = base64.b64encode(make_png(1)).decode()
 

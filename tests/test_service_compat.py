@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import requests
-from conftest import API_KEY, make_png
+from helpers import API_KEY, make_png
 
 HEADERS = {"API-ACCESS-KEY": API_KEY, "API-VERSION": "0.3.0", "Content-type": "application/json"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_png
+from helpers import make_png
 
 from dicebox.client import ClientError, NotFoundError, SensoryClient, ServiceUnavailable, Unauthorized
 

@@ -10,7 +10,7 @@ import time
 import cv2
 import numpy as np
 import requests
-from conftest import API_KEY, make_png
+from helpers import API_KEY, make_png
 from service_process import start_service, stop_service
 
 from dicebox.store import DatasetStore

@@ -8,7 +8,7 @@ import threading
 import cv2
 import numpy as np
 import pytest
-from conftest import make_png
+from helpers import make_png
 
 from dicebox.store import BatchTooLarge, Conflict, DatasetStore, ImageTooLarge, InvalidImage, InvalidName, NotFound
 

@@ -18,6 +18,7 @@ from dicebox.config import ConfigError
 SUBCOMMANDS = [
     "dicebox.cli.serve",
     "dicebox.cli.dataset_io",
+    "dicebox.cli.gui",
     "dicebox.cli.train",
 ]
 

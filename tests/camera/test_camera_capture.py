@@ -6,19 +6,27 @@ import threading
 import time
 
 import pytest
-
+from camera_fakes import FakeCameraRig, wait_until, write_video
 from dicebox.camera import CaptureThread, Frame, FrameSource, SourceError, open_source
 
-pytestmark = pytest.mark.usefixtures("no_new_threads")
 
-
-def wait_until(predicate, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
+@pytest.fixture(autouse=True)
+def no_new_threads():
+    """Fails the test if it leaves a thread running."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+        extra = set(threading.enumerate()) - before
+        if not extra:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"threads left behind: {sorted(t.name for t in extra)}")
+
+
+@pytest.fixture
+def rig() -> FakeCameraRig:
+    return FakeCameraRig()
 
 
 def test_start_poll_stop_leaves_no_thread():
@@ -68,11 +76,15 @@ def test_camera_warmup_frames_are_skipped(rig):
         assert capture.wait_for_frame(timeout=3.0) is not None
     assert published[0] == 5  # frames 0..4 were warm-up
     published.clear()
-    with CaptureThread(open_source("0?warmup=2", capture_factory=rig), on_frame=lambda f: published.append(f.seq)):
+    with CaptureThread(
+        open_source("0?warmup=2", capture_factory=rig), on_frame=lambda f: published.append(f.seq)
+    ):
         assert wait_until(lambda: published)
     assert published[0] == 2
     published.clear()
-    with CaptureThread(open_source("0", capture_factory=rig), warmup=0, on_frame=lambda f: published.append(f.seq)):
+    with CaptureThread(
+        open_source("0", capture_factory=rig), warmup=0, on_frame=lambda f: published.append(f.seq)
+    ):
         assert wait_until(lambda: published)
     assert published[0] == 0
 
@@ -116,7 +128,7 @@ def test_stop_returns_even_if_the_driver_hangs(rig):
     assert wait_until(lambda: rig.captures[-1].released, timeout=3.0)
 
 
-def test_video_end_and_error_states(tmp_path, write_video):
+def test_video_end_and_error_states(tmp_path):
     path = tmp_path / "clip.avi"
     write_video(path, frames=6)
     capture = CaptureThread(open_source(f"{path}?uncapped=1")).start()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+from camera_fakes import FakeCameraRig
 from dicebox.camera import DeviceInfo, list_devices, open_source
+
+
+@pytest.fixture
+def rig() -> FakeCameraRig:
+    return FakeCameraRig()
 
 
 def test_no_camera_on_this_machine_answers_fast():

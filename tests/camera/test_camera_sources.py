@@ -5,9 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
+from camera_fakes import FakeCameraRig, write_video
 from dicebox.camera import FolderSource, Frame, SourceError, VideoSource, open_source
 from dicebox.camera import device as device_module
+
+
+@pytest.fixture
+def rig() -> FakeCameraRig:
+    return FakeCameraRig()
 
 
 def level(frame: Frame) -> int:
@@ -80,7 +85,7 @@ def test_unplugged_camera_read_raises_and_reopen_recovers(rig):
 # -- video files --------------------------------------------------------------------------------
 
 
-def test_video_file_plays_to_the_end(tmp_path, write_video):
+def test_video_file_plays_to_the_end(tmp_path):
     path = tmp_path / "clip.avi"
     levels = write_video(path)
     source = open_source(str(path))
@@ -97,7 +102,7 @@ def test_video_file_plays_to_the_end(tmp_path, write_video):
     source.close()
 
 
-def test_video_file_loops(tmp_path, write_video):
+def test_video_file_loops(tmp_path):
     path = tmp_path / "clip.avi"
     levels = write_video(path, frames=5)
     source = open_source(f"{path}?loop=1&fps=50&uncapped=1")

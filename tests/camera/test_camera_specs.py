@@ -7,7 +7,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-
+from camera_fakes import FakeCameraRig
 from dicebox.camera import (
     DeviceSource,
     FolderSource,
@@ -16,6 +16,11 @@ from dicebox.camera import (
     open_source,
     parse_spec,
 )
+
+
+@pytest.fixture
+def rig() -> FakeCameraRig:
+    return FakeCameraRig()
 
 
 def test_parse_device_synthetic_and_option_syntaxes():

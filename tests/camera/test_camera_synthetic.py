@@ -1,4 +1,4 @@
-"""The synthetic dice camera: true labels, variety, determinism, and a task that is learnable but not trivial."""
+"""The synthetic dice camera: true labels, variety, determinism, a learnable but not trivial task."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-
 from dicebox.camera import (
     DICE_FACES,
     DIE_FACES,
@@ -33,8 +32,12 @@ def count_pips(image: np.ndarray) -> int:
     _, bright = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(bright)
     die = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    contours, hierarchy = cv2.findContours((labels == die).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    return sum(1 for c, h in zip(contours, hierarchy[0], strict=True) if h[3] != -1 and cv2.contourArea(c) > 20)
+    contours, hierarchy = cv2.findContours(
+        (labels == die).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
+    )
+    return sum(
+        1 for c, h in zip(contours, hierarchy[0], strict=True) if h[3] != -1 and cv2.contourArea(c) > 20
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,4 +1,8 @@
-"""Fakes for camera tests: a cv2.VideoCapture stand-in whose camera can be unplugged."""
+"""Fakes for camera tests: a cv2.VideoCapture stand-in whose camera can be unplugged, and test videos.
+
+Deliberately not a conftest.py: tests elsewhere import the root conftest by name, and a second
+module called ``conftest`` would shadow it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import time
 
 import cv2
 import numpy as np
-import pytest
 
 
 class FakeCapture:
@@ -31,7 +34,11 @@ class FakeCapture:
             return False, None
         self.reads += 1
         w, h = self.rig.size
-        image = np.zeros((h, w, self.rig.channels), np.uint8) if self.rig.channels > 1 else np.zeros((h, w), np.uint8)
+        image = (
+            np.zeros((h, w, self.rig.channels), np.uint8)
+            if self.rig.channels > 1
+            else np.zeros((h, w), np.uint8)
+        )
         image[...] = (self.reads * 7) % 256
         image[0, 0] = self.reads % 256
         with self.rig.lock:
@@ -62,8 +69,13 @@ class FakeCapture:
 class FakeCameraRig:
     """A factory for FakeCapture objects: cameras at ``indices`` that can be unplugged and replugged."""
 
-    def __init__(self, indices: tuple[int, ...] = (0,), size: tuple[int, int] = (64, 48), fps: float = 30.0,
-                 channels: int = 3) -> None:
+    def __init__(
+        self,
+        indices: tuple[int, ...] = (0,),
+        size: tuple[int, int] = (64, 48),
+        fps: float = 30.0,
+        channels: int = 3,
+    ) -> None:
         self.indices = indices
         self.size = size
         self.fps = fps
@@ -81,7 +93,7 @@ class FakeCameraRig:
         return cap
 
 
-def _write_video(path, frames: int = 12, size: tuple[int, int] = (64, 48), fps: float = 25.0) -> list[int]:
+def write_video(path, frames: int = 12, size: tuple[int, int] = (64, 48), fps: float = 25.0) -> list[int]:
     """An MJPG .avi whose frame i is a flat grey of level 10 + 20 * i; returns the levels."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     assert writer.isOpened()
@@ -92,26 +104,11 @@ def _write_video(path, frames: int = 12, size: tuple[int, int] = (64, 48), fps: 
     return levels
 
 
-@pytest.fixture
-def write_video():
-    """write_video(path, frames=12, size=(64, 48), fps=25.0) -> grey levels of the frames written."""
-    return _write_video
-
-
-@pytest.fixture
-def rig() -> FakeCameraRig:
-    return FakeCameraRig()
-
-
-@pytest.fixture
-def no_new_threads():
-    """Fails the test if it leaves a thread running."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 2.0
+def wait_until(predicate, timeout: float = 3.0) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        extra = set(threading.enumerate()) - before
-        if not extra:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"threads left behind: {sorted(t.name for t in extra)}")
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return bool(predicate())

@@ -1,0 +1,50 @@
+"""Starting the desktop supervised trainer."""
+
+from __future__ import annotations
+
+import sys
+
+from PyQt5.QtCore import QThreadPool, QTimer
+from PyQt5.QtWidgets import QApplication
+
+from dicebox.config import Config
+
+from .main_window import MainWindow
+
+
+def build_window(config: Config) -> MainWindow:
+    """The main window with every panel composed (used by ``dicebox gui``, the demo and tests)."""
+    window = MainWindow(config)
+    for factory in _panel_factories():
+        widget, title = factory(window)
+        window.add_panel(widget, title)
+    return window
+
+
+def _panel_factories() -> list:
+    from .dataset_panel import dataset_panel
+
+    return [dataset_panel]
+
+
+def run_gui(config: Config, *, source: str | None = None, local_service: bool = False,
+            restore: bool = True) -> int:
+    """Open the window and run Qt's event loop until it closes."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("dicebox")
+    app.setOrganizationName("dicebox")
+    window = build_window(config)
+    window.show()
+    # Everything slow (camera, service, TensorFlow) starts after the window is on screen.
+    def start() -> None:
+        if restore:
+            window.restore_session()
+        if source:
+            window.open_source(source)
+        if local_service and window.link.local is None:
+            window.link.start_local()
+
+    QTimer.singleShot(0, start)
+    status = app.exec_()
+    QThreadPool.globalInstance().waitForDone(10_000)
+    return status
