@@ -221,6 +221,27 @@ class SensoryClient:
         response = self._call("POST", f"/api/v1/datasets/{dataset}/batch", json=body, timeout=max(self.timeout, 120))
         return read_npz(response.content, response.headers.get("X-Dataset-Version", ""))
 
+    def classify(self, image: bytes | np.ndarray):
+        """Classify one image with the service's model (a :class:`dicebox.inference.Classification`)."""
+        from dicebox.inference import Classification
+
+        body = self._call("POST", "/api/v1/classify", json={"data": _b64(image)}).json()
+        return Classification(
+            label=body["label"], index=body["index"], confidence=body["confidence"],
+            probabilities=body["probabilities"], model_id=body["model_id"], seconds=body["seconds"],
+        )
+
+    def classify_compat(self, image: bytes | np.ndarray) -> int:
+        """The original ``/api/classify``: the category index, -1 when no model is loaded."""
+        return self._call("POST", "/api/classify", json={"data": _b64(image)}).json()["classification"]
+
+    def model(self) -> dict:
+        return self._call("GET", "/api/v1/model").json()
+
+    def load_model(self, bundle: str) -> dict:
+        """Switch the served model to a bundle folder inside the service's weights folder."""
+        return self._call("POST", "/api/v1/model", json={"bundle": bundle}, timeout=max(self.timeout, 120)).json()
+
     def arrays(self, dataset: str) -> LabelledImages:
         """The whole data set as uint8 arrays with its content version."""
         response = self._call("GET", f"/api/v1/datasets/{dataset}/arrays", timeout=max(self.timeout, 300))

@@ -18,16 +18,32 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="keep data sets, models and the API key in DIR")
 
 
+def add_broker_argument(parser: argparse.ArgumentParser) -> None:
+    """``--broker``: fill batch orders through RabbitMQ (overrides the configuration)."""
+    parser.add_argument("--broker", metavar="URL",
+                        help="RabbitMQ URL amqp://user:password@host:port/vhost for batch orders "
+                             "(default: [SENSORY_SERVICE] rabbitmq_* or DICEBOX_BROKER_URL; none: in process)")
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    return load_config(args.config, data_dir=args.data_dir)
+    config = load_config(args.config, data_dir=args.data_dir)
+    broker = getattr(args, "broker", None)
+    if broker:
+        if not broker.startswith(("amqp://", "amqps://")):
+            raise UsageError(f"--broker {broker!r}: expected a URL starting with amqp:// or amqps://")
+        config = config.replace("sensory_service", broker_url=broker)
+    return config
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="run the sensory service (REST API)")
     add_config_arguments(parser)
+    add_broker_argument(parser)
     parser.add_argument("--host", help="address to listen on (default: [SERVER] listening_host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 5000; 0 picks a free one)")
     parser.add_argument("--threads", type=int, help="request threads (default: [SERVER] threads)")
+    parser.add_argument("--model", metavar="BUNDLE",
+                        help="serve this model bundle on /api/classify (default: [SERVER] model_weights_filename)")
     parser.set_defaults(func=run)
 
 
@@ -40,7 +56,19 @@ def run(args: argparse.Namespace) -> int:
     port = config.server.listening_port if args.port is None else args.port
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port}: must be 0..65535")
-    app = create_app(config)
+    classifier = None
+    bundle = args.model or (config.weights_dir / config.server.model_weights_filename
+                            if config.server.model_weights_filename else None)
+    if bundle is not None:
+        from dicebox.bundle import BundleError
+        from dicebox.service.classify_routes import load_classifier
+
+        try:
+            classifier = load_classifier(bundle)
+        except BundleError as exc:
+            raise UsageError(f"--model {bundle}: {exc}") from None
+        log.info("serving model %s from %s", classifier.model_id, bundle)
+    app = create_app(config, classifier=classifier)
     try:
         server = ServiceServer(app, host, port, args.threads or config.server.threads)
     except OSError as exc:
@@ -56,5 +84,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     server.serve_forever()
-    app.extensions["dicebox"].store.close()
+    context = app.extensions["dicebox"]
+    if context.batches is not None:
+        context.batches.close()
+    context.store.close()
     return 0

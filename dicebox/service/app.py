@@ -8,6 +8,7 @@ from flask import Flask
 
 from dicebox.config import Config
 from dicebox.service import security
+from dicebox.service.classify_routes import classify
 from dicebox.service.compat import compat
 from dicebox.service.context import ServiceContext
 from dicebox.service.errors import register_error_handlers
@@ -42,7 +43,7 @@ def create_app(
     app.extensions["dicebox"] = context
     security.install(app)
     register_error_handlers(app)
-    for blueprint in (health, compat, native, openapi):
+    for blueprint in (health, compat, native, openapi, classify):
         app.register_blueprint(blueprint)
     return app
 

@@ -25,7 +25,7 @@ def version():
 def detailed():
     ctx = context()
     batches = ctx.batches.health() if ctx.batches is not None and hasattr(ctx.batches, "health") else None
-    classifier = ctx.classifier.model_id if ctx.classifier is not None and ctx.classifier.ready else None
+    classifier = ctx.classifier.model_id if ctx.classifier is not None else None
     return jsonify(
         {
             "status": "ok",

@@ -244,7 +244,53 @@ def paths() -> dict[str, dict]:
     }
 
 
-EXTRA_PATHS: list = []
+def classify_paths() -> dict[str, dict]:
+    """The classification routes (original and native)."""
+    image_body = {"type": "object", "required": ["data"],
+                  "properties": {"data": {"type": "string", "format": "byte", "description": "base64 PNG or JPEG"}}}
+    model = {"type": "object", "required": ["loaded"], "properties": {
+        "loaded": {"type": "boolean"}, "model_id": {"type": "string"},
+        "categories": {"type": "array", "items": {"type": "string"}},
+        "width": {"type": "integer"}, "height": {"type": "integer"}, "channels": {"type": "integer"},
+        "path": {"type": "string"}}}
+    return {
+        "/api/classify": {"post": _op(
+            "Classify one image (original protocol): the category index, -1 when no model is loaded",
+            {"200": _json({"type": "object", "required": ["classification"],
+                           "properties": {"classification": {"type": "integer", "minimum": -1}}}),
+             **_errors(400, 401, 413)},
+            body=image_body, compat=True, tags=["compatible"])},
+        "/api/categories": {"get": _op(
+            "Category map of the served model (index to name), or of the data set without a model",
+            {"200": _json({"type": "object", "required": ["category_map"],
+                           "properties": {"category_map": {"type": "object",
+                                                           "additionalProperties": {"type": "string"}}}}),
+             **_errors(400, 401)},
+            compat=True, tags=["compatible"])},
+        "/api/v1/classify": {"post": _op(
+            "Classify one image: label, index, confidence, every class's probability, model id, time taken",
+            {"200": _json({"type": "object", "required": ["label", "index", "confidence", "probabilities",
+                                                          "model_id", "seconds"],
+                           "properties": {"label": {"type": "string"}, "index": {"type": "integer"},
+                                          "confidence": {"type": "number"},
+                                          "probabilities": {"type": "object",
+                                                            "additionalProperties": {"type": "number"}},
+                                          "model_id": {"type": "string"}, "seconds": {"type": "number"}}}),
+             **_errors(400, 401, 413, 503)},
+            body=image_body, tags=["classification"])},
+        "/api/v1/model": {
+            "get": _op("The served model", {"200": _json(model), **_errors(401)}, tags=["classification"]),
+            "post": _op("Load or switch the served model (a bundle folder in the weights folder); "
+                        "the running model answers until the new one is ready",
+                        {"200": _json(model), **_errors(400, 401, 404)},
+                        body={"type": "object", "required": ["bundle"],
+                              "properties": {"bundle": {"type": "string"}}},
+                        tags=["classification"]),
+        },
+    }
+
+
+EXTRA_PATHS: list = [classify_paths]
 
 
 def document(api_version: str) -> dict:
