@@ -34,8 +34,20 @@ if TYPE_CHECKING:
     from dicebox.camera.preprocess import Geometry
 
 ACTIVATIONS: tuple[str, ...] = (
-    "relu", "elu", "selu", "tanh", "sigmoid", "hard_sigmoid", "softplus", "softsign",
-    "softmax", "linear", "gelu", "swish", "leaky_relu", "relu6",
+    "relu",
+    "elu",
+    "selu",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "softplus",
+    "softsign",
+    "softmax",
+    "linear",
+    "gelu",
+    "swish",
+    "leaky_relu",
+    "relu6",
 )
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamax", "nadam", "rmsprop", "sgd", "adagrad", "adadelta", "adamw")
 PADDINGS: tuple[str, ...] = ("same", "valid")

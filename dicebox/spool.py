@@ -51,9 +51,15 @@ class FrameSpool:
         header = json.dumps({"dataset": dataset, "category": category, "recorded": time.time()}).encode()
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         path = self.folder / name
-        write_atomic(path, header + b"\n" + png)
+        # Counted before it is visible: the delivery thread may send and remove it at once.
         with self._lock:
             self._count += 1
+        try:
+            write_atomic(path, header + b"\n" + png)
+        except BaseException:
+            with self._lock:
+                self._count -= 1
+            raise
         return path
 
     def __len__(self) -> int:

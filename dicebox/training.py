@@ -196,9 +196,7 @@ TrainEvent = TrainStarted | BatchProgress | EpochEnd | TrainResult
 
 
 # Pure helpers -----------------------------------------------------------------------------------
-def stratified_split(
-    labels: np.ndarray, fraction: float, seed: int | None
-) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, fraction: float, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation) holding out about ``fraction`` of every class.
 
     A class with at least two images keeps one in each part (when ``fraction`` > 0); a class with

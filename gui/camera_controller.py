@@ -11,9 +11,8 @@ import collections
 import time
 
 import numpy as np
-from PyQt5.QtCore import QObject, QTimer, pyqtSignal
-
 from dicebox.camera import CaptureThread, Frame, Geometry, Roi, SourceError, open_source, preprocess_roi
+from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 
 class CameraController(QObject):

@@ -142,31 +142,33 @@ def _follow(events, quiet: bool):
     from dicebox.training import BatchProgress, EpochEnd, TrainResult, TrainStarted
 
     bar = None
-    batches = 0
+    batches = epochs = 0
+
+    def open_bar(epoch: int) -> tqdm:
+        # Opened when the epoch starts, so tqdm's rate covers the whole epoch.
+        desc = f"epoch {epoch}/{epochs}"
+        return tqdm(total=batches, desc=desc, unit="batch", file=sys.stderr, disable=quiet)
+
     try:
         for event in events:
             if isinstance(event, TrainStarted):
-                batches = event.batches
-            elif isinstance(event, BatchProgress):
-                if bar is None:
-                    bar = tqdm(total=batches, desc=f"epoch {event.epoch}/{event.epochs}", unit="batch",
-                               file=sys.stderr, disable=quiet, leave=True)
+                batches, epochs = event.batches, event.epochs
+                bar = open_bar(1)
+            elif isinstance(event, BatchProgress) and bar is not None:
                 bar.update(event.batch - bar.n)
-            elif isinstance(event, EpochEnd):
-                if bar is None:
-                    bar = tqdm(total=batches, desc=f"epoch {event.epoch}/{event.epochs}", unit="batch",
-                               file=sys.stderr, disable=quiet, leave=True)
+            elif isinstance(event, EpochEnd) and bar is not None:
                 bar.update(batches - bar.n)
                 postfix = {"loss": f"{event.loss:.4f}", "acc": f"{event.accuracy:.3f}"}
                 if event.val_accuracy is not None:
                     postfix["val_acc"] = f"{event.val_accuracy:.3f}"
                 bar.set_postfix(postfix, refresh=False)
                 bar.close()
-                bar = None
+                bar = open_bar(event.epoch + 1) if event.epoch < event.epochs else None
             elif isinstance(event, TrainResult):
                 return event
     finally:
         if bar is not None:
+            bar.leave = False  # the bar of an epoch that never ran (early stop, error)
             bar.close()
         events.close()  # on Ctrl-C or an error: stop the training thread
     raise RuntimeError("training ended without a result")
@@ -174,8 +176,10 @@ def _follow(events, quiet: bool):
 
 def _report(result, bundle) -> None:
     metrics = result.metrics
-    print(f"accuracy: {metrics.accuracy:.4f} on {metrics.samples} {metrics.evaluated_on} images "
-          f"(best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.1f} s)")
+    print(
+        f"accuracy: {metrics.accuracy:.4f} on {metrics.samples} {metrics.evaluated_on} images "
+        f"(best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.1f} s)"
+    )
     width = max(len(name) for name in metrics.per_class_accuracy)
     for name, accuracy in metrics.per_class_accuracy.items():
         shown = "   n/a" if accuracy is None else f"{accuracy:.4f}"

@@ -65,6 +65,14 @@ def test_same_seed_same_run(shapes_data):
     assert first == second
 
 
+def test_early_stopping_keeps_the_best_epoch(shapes_data):
+    options = TrainOptions(epochs=40, batch_size=16, seed=1, patience=1, monitor="val_accuracy")
+    result = run_training(TINY, shapes_data, options)
+    assert result.stopped_early and result.epochs_run == result.best_epoch + 1 < 40
+    best = max(result.history["val_accuracy"])
+    assert result.metrics.accuracy == pytest.approx(best, abs=1e-6)  # the restored weights are the best
+
+
 class TripAfter(threading.Event):
     """A cancel event that reports itself set from its ``n``-th check on (deterministic)."""
 
@@ -127,11 +135,11 @@ def test_unusable_input_is_refused_at_once(shapes_data):
 def test_unbalanced_classes_are_weighted(shapes_data):
     keep = np.concatenate([np.arange(0, 50), np.arange(50, 60), np.arange(100, 150), np.arange(150, 200)])
     data = LabelledImages(shapes_data.images[keep], shapes_data.labels[keep], shapes_data.categories)
-    events = train(TINY, data, TrainOptions(epochs=1, seed=0))
-    started = next(events)
-    events.close()
-    weights = started.class_weights
+    events = list(train(TINY, data, TrainOptions(epochs=1, seed=0)))
+    weights = events[0].class_weights
     assert weights is not None and weights[1] > 3 * weights[0]
+    assert isinstance(events[-1], TrainResult)
+    assert events[-1].metrics.per_class_accuracy["bar_v"] is not None  # 2 of its 10 images held out
 
 
 def test_stratified_split():

@@ -1,0 +1,106 @@
+"""The supervised trainer driven as an operator: real widgets (offscreen), real service, real camera."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from helpers import API_KEY
+from PyQt5.QtCore import Qt
+
+from dicebox.client import SensoryClient
+from dicebox.config import load_config
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("DICEBOX_API_ACCESS_KEY", API_KEY)
+    config = load_config(env={"DICEBOX_HOME": str(tmp_path / "home"), "DICEBOX_API_ACCESS_KEY": API_KEY})
+    from dicebox.gui.app import build_window
+
+    threads_before = set(threading.enumerate())
+    win = build_window(config)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    yield win
+    if win.isVisible():
+        win.close()
+    local = win.link.local
+    assert local is None or not local.running, "closing the window stops the local service"
+    qtbot.waitUntil(lambda: not [t for t in set(threading.enumerate()) - threads_before
+                                 if t.is_alive() and not t.name.startswith(("ThreadPool", "Dummy", "QThread"))],
+                    timeout=10_000)
+
+
+def start_service_and_camera(qtbot, win, spec="synthetic:dice?fps=30&seed=4"):
+    qtbot.mouseClick(win.service_bar.local_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: win.link.client is not None, timeout=60_000)
+    assert win.open_source(spec)
+    qtbot.waitUntil(lambda: win.camera.displayed_fps > 10, timeout=15_000)
+    qtbot.waitUntil(lambda: len(win.labels.categories) == 6, timeout=15_000)
+
+
+def service_counts(win) -> dict[str, int]:
+    info = SensoryClient(win.link.url, API_KEY).dataset_info(win.dataset_id)
+    return {c["name"]: c["count"] for c in info["categories"]}
+
+
+def test_record_frames_under_the_label_chosen_by_key(qtbot, window):
+    start_service_and_camera(qtbot, window)
+    qtbot.keyClick(window, Qt.Key_4)
+    assert window.labels.expected == "4"
+    qtbot.keyClick(window, Qt.Key_C)
+    assert window.labels.expected == "5", "c cycles to the next category"
+    qtbot.keyClick(window, Qt.Key_Up)
+    assert window.labels.expected == "4"
+    qtbot.keyClick(window, Qt.Key_Z)
+    assert window.recorder.settings.recording
+    qtbot.waitUntil(lambda: window.recorder.stats.kept >= 12, timeout=20_000)
+    qtbot.keyClick(window, Qt.Key_Z)
+    assert not window.recorder.settings.recording
+    kept = window.recorder.stats.kept
+    assert window.delivery.flush(timeout=20)
+    counts = service_counts(window)
+    assert counts["4"] == kept and sum(counts.values()) == kept
+    qtbot.waitUntil(lambda: window.labels.counts.get("4") == kept, timeout=10_000)
+
+
+def test_frames_recorded_while_the_service_is_down_arrive_exactly_once(qtbot, window):
+    start_service_and_camera(qtbot, window)
+    window.labels.select_name("2")
+    window.recorder.update(recording=True, max_fps=15)
+    qtbot.waitUntil(lambda: window.recorder.stats.kept >= 8, timeout=20_000)
+    data_dir = window.link.local.data_dir
+    old_url = window.link.url
+    window.link.local.stop()  # the service goes away mid-recording
+    qtbot.waitUntil(lambda: window.delivery.state().pending >= 5, timeout=20_000)
+    qtbot.waitUntil(lambda: window.service_bar.light.state is False, timeout=10_000)  # the light turns red
+    assert int(window.service_bar.spool.text().split()[1]) >= 5
+    window.recorder.update(recording=False)
+    kept = window.recorder.stats.kept
+    window.link.local = None
+    window.link.start_local()  # back, on a new port
+    qtbot.waitUntil(lambda: window.link.client is not None and window.link.url != old_url, timeout=60_000)
+    assert window.link.local.data_dir == data_dir
+    assert window.delivery.flush(timeout=30), (window.delivery.state(), window.link.url)
+    assert service_counts(window)["2"] == kept
+
+
+def test_bad_camera_source_shows_a_dialog_and_changes_nothing(qtbot, window):
+    assert not window.open_source("definitely-not-a-source://x")
+    qtbot.waitUntil(lambda: getattr(window, "last_dialog", None) is not None and window.last_dialog.isVisible())
+    assert "source" in window.last_dialog.text().lower() or "spec" in window.last_dialog.text().lower()
+    window.last_dialog.close()
+    assert window.camera.capture is None
+
+
+def test_unreachable_remote_service_shows_a_dialog(qtbot, window):
+    window.link.connect_remote("http://127.0.0.1:9", "key")
+    qtbot.waitUntil(lambda: getattr(window, "last_dialog", None) is not None and window.last_dialog.isVisible(),
+                    timeout=20_000)
+    assert "127.0.0.1:9" in window.last_dialog.text()
+    assert window.link.client is None
