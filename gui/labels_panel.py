@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QColor, QFontDatabase
 from PyQt5.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
@@ -11,11 +12,26 @@ from PyQt5.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
 )
 
 from dicebox.store import InvalidName, validate_category
+
+
+class CountBarDelegate(QStyledItemDelegate):
+    """Draws each row's share of the largest class as a bar behind the right half of the row."""
+
+    def paint(self, painter, option, index) -> None:
+        super().paint(painter, option, index)
+        share = index.data(Qt.UserRole) or 0.0
+        rect = option.rect.adjusted(option.rect.width() // 2, 4, -6, -4)
+        painter.save()
+        painter.fillRect(rect, QColor(128, 128, 128, 40))
+        rect.setWidth(int(rect.width() * share))
+        painter.fillRect(rect, QColor(80, 170, 240, 200))
+        painter.restore()
 
 
 class LabelsPanel(QWidget):
@@ -30,6 +46,11 @@ class LabelsPanel(QWidget):
         self.list = QListWidget()
         self.list.setObjectName("categories")
         self.list.setFocusPolicy(Qt.NoFocus)
+        font = QFontDatabase.systemFont(QFontDatabase.FixedFont)
+        font.setPointSize(font.pointSize() + 1)
+        self.list.setFont(font)
+        self.list.setMinimumHeight(7 * (self.list.fontMetrics().height() + 4))
+        self.list.setItemDelegate(CountBarDelegate(self.list))
         self.add_button = QPushButton("Add category…")
         self.total = QLabel("")
         layout = QVBoxLayout(self)
@@ -68,9 +89,10 @@ class LabelsPanel(QWidget):
                 self.list.setCurrentRow(0)
         for row, name in enumerate(names):
             n = self.counts[name]
-            bar = "█" * round(12 * n / biggest)
             key = f"[{row + 1}] " if row < 9 else "    "
-            self.list.item(row).setText(f"{key}{name:<10} {n:>6}  {bar}")
+            item = self.list.item(row)
+            item.setText(f"{key}{name:<10} {n:>6}")
+            item.setData(Qt.UserRole, n / biggest)
         self.total.setText(f"{sum(self.counts.values())} images in {len(names)} categories")
 
     def select(self, index: int) -> None:

@@ -120,7 +120,7 @@ class MainWindow(QMainWindow):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.labels, 2)
+        right_layout.addWidget(self.labels, 3)
         right_layout.addWidget(self.record)
         right_layout.addWidget(self.classify, 2)
 
