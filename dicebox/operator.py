@@ -1,0 +1,95 @@
+"""A simulated operator: records labelled frames from a camera the way a person at the GUI does.
+
+The demo uses it with the synthetic dice camera: for each face it picks the expected label, lets
+the camera show that face and records crops of the region of interest through the same
+:class:`~dicebox.recorder.Recorder` and :class:`~dicebox.delivery.FrameDelivery` the window uses
+(so frames go through the spool to the service). With a classifier it can record in the
+original's "only keep misclassified" mode.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dicebox.camera import FrameSource, Geometry, Roi, preprocess_roi
+from dicebox.client import SensoryClient
+from dicebox.delivery import FrameDelivery
+from dicebox.recorder import KeepMode, Recorder, RecorderSettings
+
+
+@dataclass
+class RecordingReport:
+    """How a recording session went, per face."""
+
+    kept: dict[str, int] = field(default_factory=dict)
+    offered: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total_kept(self) -> int:
+        return sum(self.kept.values())
+
+
+def record_faces(
+    source: FrameSource,
+    client: SensoryClient,
+    dataset_id: str,
+    geometry: Geometry,
+    spool_dir: Path,
+    *,
+    faces: Sequence[str],
+    per_face: int,
+    mode: KeepMode = KeepMode.ALL,
+    classifier=None,
+    max_offers_per_face: int | None = None,
+    roi: Roi | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> RecordingReport:
+    """Record up to ``per_face`` kept frames of each face; returns once all are delivered.
+
+    ``source`` must be able to show a chosen face (``set_face``), as the synthetic camera can.
+    In ``MISCLASSIFIED``/``UNCERTAIN`` mode a ``classifier`` judges every crop and at most
+    ``max_offers_per_face`` crops are looked at per face.
+    """
+    recorder = Recorder(RecorderSettings(recording=True, mode=mode, max_fps=0.0, duplicate_threshold=1.0))
+    delivery = FrameDelivery(spool_dir, client, batch_size=64)
+    report = RecordingReport()
+    started = time.monotonic()
+    offers_cap = max_offers_per_face or per_face * 50
+    try:
+        for face in faces:
+            source.set_face(face)
+            recorder.update(expected=face)
+            kept = offered = 0
+            while kept < per_face and offered < offers_cap:
+                if cancel is not None and cancel.is_set():
+                    raise KeyboardInterrupt
+                frame = source.read()
+                if frame is None:
+                    break
+                box = roi or Roi.centered(frame.size, geometry, 0.5)
+                crop = preprocess_roi(frame.image, box, geometry)
+                predicted = confidence = None
+                if classifier is not None:
+                    result = classifier.classify(crop)
+                    predicted, confidence = result.label, result.confidence
+                offered += 1
+                if recorder.offer(crop, frame.timestamp, predicted=predicted, confidence=confidence).keep:
+                    delivery.submit(dataset_id, face, crop)
+                    kept += 1
+                    if progress is not None:
+                        progress(face, kept, per_face)
+            report.kept[face] = kept
+            report.offered[face] = offered
+        if not delivery.flush(timeout=120):
+            raise RuntimeError(f"{len(delivery.spool)} recorded frames could not be delivered to {client.base_url}")
+    finally:
+        delivery.close()
+        source.set_face(None)
+    report.seconds = time.monotonic() - started
+    return report
