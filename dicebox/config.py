@@ -380,8 +380,8 @@ def stored_api_key(home: Path) -> str:
     return key_file.read_text(encoding="utf-8").strip()
 
 
-def write_config(config: Config, path: Path) -> None:
-    """Write ``config`` as an INI file in the original format (used by ``dicebox config``)."""
+def write_config(config: Config, target) -> None:
+    """Write ``config`` in the original INI format to a path or an open text stream."""
     ini = configparser.ConfigParser(interpolation=None)
     for name, (attr, _cls) in SECTIONS.items():
         section = getattr(config, attr)
@@ -393,5 +393,8 @@ def write_config(config: Config, path: Path) -> None:
             elif isinstance(value, bool):
                 value = "true" if value else "false"
             ini[name][f.name] = str(value)
-    with open(path, "w", encoding="utf-8") as fh:
+    if hasattr(target, "write"):
+        ini.write(target)
+        return
+    with open(target, "w", encoding="utf-8") as fh:
         ini.write(fh)
