@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,21 @@ class NotFoundError(ClientError):
 
 class ServiceUnavailable(ClientError):
     """The service could not be reached, or answered 502/503/504, after every retry."""
+
+
+class OrderCancelled(ClientError):
+    """:meth:`SensoryClient.large_batch` was cancelled through its ``cancel`` event."""
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Items collected from a batch order, and where the order stands after handing them out."""
+
+    items: LabelledImages
+    state: str
+    delivered: int
+    ready: int
+    batch_size: int
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -246,3 +263,102 @@ class SensoryClient:
         """The whole data set as uint8 arrays with its content version."""
         response = self._call("GET", f"/api/v1/datasets/{dataset}/arrays", timeout=max(self.timeout, 300))
         return read_npz(response.content, response.headers.get("X-Dataset-Version", ""))
+
+    # Batch orders ------------------------------------------------------------------------------
+    def place_order(self, dataset: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> str:
+        """Order ``batch_size`` distinct images of ``dataset``; returns the order id."""
+        body: dict[str, Any] = {"batch_size": batch_size, "noise": noise}
+        if seed is not None:
+            body["seed"] = seed
+        return self._call("POST", f"/api/v1/datasets/{dataset}/orders", json=body).json()["order_id"]
+
+    def order_status(self, order_id: str) -> dict:
+        """``{order_id, dataset, batch_size, ready, delivered, shards_total, shards_done, state, ...}``."""
+        return self._call("GET", f"/api/v1/orders/{order_id}").json()
+
+    def collect(self, order_id: str, max_items: int = 10_000, start: int | None = None,
+                wait: float = 0.0) -> Collected:
+        """Up to ``max_items`` items of an order in binary form (zero when none is ready in ``wait`` s).
+
+        With ``start`` (the number of items already received) the call is safe to retry: the service
+        hands out the same items again and frees only those before ``start``.
+        """
+        params: dict[str, Any] = {"max": max_items}
+        if start is not None:
+            params["start"] = start
+        if wait:
+            params["wait"] = wait
+        response = self._call("POST", f"/api/v1/orders/{order_id}/items", params=params,
+                              timeout=max(self.timeout, wait + 60))
+        headers = response.headers
+        return Collected(
+            items=read_npz(response.content, headers.get("X-Dataset-Version", "")),
+            state=headers.get("X-Order-State", ""),
+            delivered=int(headers.get("X-Order-Delivered", 0)),
+            ready=int(headers.get("X-Order-Ready", 0)),
+            batch_size=int(headers.get("X-Order-Batch-Size", 0)),
+        )
+
+    def cancel_order(self, order_id: str) -> None:
+        """Cancel an order and free its items on the service."""
+        self._call("DELETE", f"/api/v1/orders/{order_id}")
+
+    def large_batch(
+        self,
+        dataset: str,
+        batch_size: int,
+        noise: float = 0.0,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+        seed: int | None = None,
+        chunk: int = 50_000,
+        wait: float = 1.0,
+    ) -> LabelledImages:
+        """Place an order and collect it whole: exactly ``batch_size`` items, as uint8 arrays.
+
+        Each collect asks for up to ``chunk`` items (the service also caps one answer at 64 MiB) and
+        waits up to ``wait`` seconds for them. ``progress(received, batch_size)`` is called after
+        every collect; setting ``cancel`` cancels the order and raises :class:`OrderCancelled`
+        within about ``wait`` seconds. The order is deleted on the service afterwards, whatever
+        happens.
+        """
+        order_id = self.place_order(dataset, batch_size, noise, seed)
+        images = labels = None
+        received = 0
+        categories: tuple[str, ...] = ()
+        version = ""
+        try:
+            while received < batch_size:
+                if cancel is not None and cancel.is_set():
+                    raise OrderCancelled(f"order {order_id} cancelled after {received} of {batch_size} items")
+                got = self.collect(order_id, chunk, start=received, wait=wait).items
+                if len(got) == batch_size:
+                    images, labels = got.images, got.labels  # the whole order in one answer: no copy
+                    received, categories, version = batch_size, got.categories, got.version
+                elif len(got):
+                    if images is None:
+                        images = np.empty((batch_size, *got.images.shape[1:]), np.uint8)
+                        labels = np.empty(batch_size, np.int64)
+                    images[received : received + len(got)] = got.images
+                    labels[received : received + len(got)] = got.labels
+                    received += len(got)
+                    categories, version = got.categories, got.version
+                if progress is not None:
+                    progress(received, batch_size)
+        finally:
+            try:
+                self._call("DELETE", f"/api/v1/orders/{order_id}", retries=0)
+            except ClientError:
+                pass  # already gone, or the service is down: the order expires by itself
+        return LabelledImages(images, labels, categories, version)
+
+    def batch_order(self, batch_size: int, noise: float = 0.0) -> str:
+        """The original ``/api/sensory/batch``: an order on the configured data set; returns its batch id."""
+        return self._call("POST", "/api/sensory/batch", json={"batch_size": batch_size, "noise": noise}).json()[
+            "batch_id"]
+
+    def poll(self, batch_id: str) -> tuple[list, list]:
+        """The original ``/api/sensory/poll``: one item (one-hot label, pixel lists), or two empty lists."""
+        body = self._call("POST", "/api/sensory/poll", json={"batch_id": batch_id}).json()
+        return body["label"], body["data"]

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from dicebox.service.server import ServiceServer
 
     config = config_from_args(args)
+    # pika logs every connection step, and several errors per failed attempt; dicebox reports those itself.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     host = args.host or config.server.listening_host
     port = config.server.listening_port if args.port is None else args.port
     if not 0 <= port <= 65535:

@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import Flask
 
+from dicebox.batches import create_orders
 from dicebox.config import Config
 from dicebox.service import security
+from dicebox.service.batch_routes import batch_routes
 from dicebox.service.classify_routes import classify
 from dicebox.service.compat import compat
 from dicebox.service.context import ServiceContext
@@ -38,12 +40,14 @@ def create_app(
             default_channels=config.dataset.channels,
             max_image_pixels=config.server.max_image_pixels,
         )
+    if batches is None:
+        batches = create_orders(config, store)  # cheap: threads and connections start with the first order
     context = ServiceContext(config, store, batches, classifier)
     context.default_dataset()  # the configured data set always exists, even when empty
     app.extensions["dicebox"] = context
     security.install(app)
     register_error_handlers(app)
-    for blueprint in (health, compat, native, openapi, classify):
+    for blueprint in (health, compat, native, openapi, classify, batch_routes):
         app.register_blueprint(blueprint)
     return app
 

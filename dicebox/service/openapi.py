@@ -31,6 +31,7 @@ def _errors(*statuses: int) -> dict:
         401: "Missing or wrong API key",
         404: "Not found",
         409: "Conflicts with what is stored",
+        410: "Gone: the order expired uncollected",
         413: "Request body or image too large",
         503: "A dependency is unavailable; try again later",
     }
@@ -290,7 +291,82 @@ def classify_paths() -> dict[str, dict]:
     }
 
 
-EXTRA_PATHS: list = [classify_paths]
+def batch_order_paths() -> dict[str, dict]:
+    """Batch orders: the original batch/poll routes and native orders (see dicebox.service.batch_routes)."""
+    order_id = {"name": "order_id", "in": "path", "required": True, "description": "The order id (a UUID)",
+                "schema": {"type": "string", "format": "uuid"}}
+    order_body = {"type": "object", "required": ["batch_size"],
+                  "properties": {"batch_size": {"type": "integer", "minimum": 1},
+                                 "noise": {"type": "number", "minimum": 0, "maximum": 1},
+                                 "seed": {"type": "integer", "minimum": 0}}}
+    count = {"type": "integer", "minimum": 0}
+    status = {
+        "type": "object",
+        "required": ["order_id", "dataset", "batch_size", "ready", "delivered", "shards_total", "shards_done",
+                     "failed", "expired", "state"],
+        "properties": {
+            "order_id": {"type": "string"}, "dataset": {"type": "string"}, "batch_size": count,
+            "ready": {**count, "description": "items that can be collected now"},
+            "delivered": {**count, "description": "items handed out so far"},
+            "shards_total": count, "shards_done": count, "failed": {"type": "boolean"},
+            "expired": {"type": "boolean"},
+            "state": {"type": "string", "enum": ["filling", "ready", "delivered", "failed", "expired"]},
+            "error": {"type": "string"},
+            "expires_in": {"type": "number", "description": "seconds until the order expires unless collected"},
+            "links": {"type": "object"},
+        },
+    }
+    items = {**NPZ, "description": (
+        "Up to max items as an uncompressed .npz (images uint8 N,H,W,C; labels int64; categories). "
+        "Zero items (still 200) when none is ready within wait. Asking with start=k acknowledges and "
+        "frees the items before k, so a lost answer is fetched again with the same start."),
+        "headers": {name: {"schema": {"type": kind}} for name, kind in (
+            ("X-Dataset-Version", "string"), ("X-Order-State", "string"), ("X-Order-Delivered", "integer"),
+            ("X-Order-Ready", "integer"), ("X-Order-Batch-Size", "integer"))}}
+    return {
+        "/api/sensory/batch": {"post": _op(
+            "Place a batch order on the configured data set (original protocol); poll its items one by one",
+            {"200": _json({"type": "object", "required": ["batch_id"],
+                           "properties": {"batch_id": {"type": "string"}}}), **_errors(400, 401, 404, 503)},
+            body=_ref("BatchRequest"), compat=True, tags=["compatible"])},
+        "/api/sensory/poll": {"post": _op(
+            "One item of a batch order (one-hot label, pixel lists), or empty lists when none is ready yet",
+            {"200": _json({"type": "object", "required": ["label", "data"],
+                           "properties": {"label": {"type": "array"}, "data": {"type": "array"}}}),
+             **_errors(400, 401, 404, 409, 410)},
+            body={"type": "object", "required": ["batch_id"], "properties": {"batch_id": {"type": "string"}}},
+            compat=True, tags=["compatible"])},
+        "/api/v1/datasets/{ident}/orders": {"post": _op(
+            "Place a batch order: batch_size distinct images, filled in shards in the background",
+            {"202": _json(status, "Accepted; the Location header names the order"),
+             **_errors(400, 401, 404, 503)},
+            body=order_body, params=[DATASET], tags=["batch orders"])},
+        "/api/v1/orders/{order_id}": {
+            "get": _op("Where an order stands",
+                       {"200": _json(status), **_errors(400, 401, 404)}, params=[order_id], tags=["batch orders"]),
+            "delete": _op("Cancel an order and free its items",
+                          {"200": _json({"type": "object", "required": ["order_id", "cancelled"],
+                                         "properties": {"order_id": {"type": "string"},
+                                                        "cancelled": {"type": "boolean"}}}),
+                           **_errors(400, 401, 404)},
+                          params=[order_id], tags=["batch orders"]),
+        },
+        "/api/v1/orders/{order_id}/items": {"post": _op(
+            "Collect many items of an order in binary form",
+            {"200": items, **_errors(400, 401, 404, 409, 410)},
+            params=[order_id,
+                    {"name": "max", "in": "query", "description": "at most this many items (default 10000)",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                    {"name": "start", "in": "query",
+                     "description": "position of the first item wanted (default: after those handed out)",
+                     "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "wait", "in": "query", "description": "seconds to wait for items (default 0)",
+                     "schema": {"type": "number", "minimum": 0, "maximum": 10}}],
+            tags=["batch orders"])},
+    }
+
+
+EXTRA_PATHS: list = [classify_paths, batch_order_paths]
 
 
 def document(api_version: str) -> dict:
