@@ -12,7 +12,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 
-
 @schemathesis.check
 def no_undocumented_server_error(ctx, response, case):
     """No 5xx, except a 503 the document promises (no model loaded, broker down)."""
