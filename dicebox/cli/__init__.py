@@ -19,7 +19,12 @@ SUBCOMMANDS = [
     "dicebox.cli.serve",
     "dicebox.cli.dataset_io",
     "dicebox.cli.gui",
+    "dicebox.cli.config_cmd",
     "dicebox.cli.train",
+    "dicebox.cli.batch_processor",
+    "dicebox.cli.evolve",
+    "dicebox.cli.worker",
+    "dicebox.cli.demo",
 ]
 
 
