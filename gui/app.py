@@ -23,8 +23,9 @@ def build_window(config: Config) -> MainWindow:
 
 def _panel_factories() -> list:
     from .dataset_panel import dataset_panel
+    from .evolution_panel import evolution_panel
 
-    return [dataset_panel]
+    return [evolution_panel, dataset_panel]
 
 
 def run_gui(config: Config, *, source: str | None = None, local_service: bool = False,
