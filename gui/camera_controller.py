@@ -11,8 +11,9 @@ import collections
 import time
 
 import numpy as np
-from dicebox.camera import CaptureThread, Frame, Geometry, Roi, SourceError, open_source, preprocess_roi
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
+
+from dicebox.camera import CaptureThread, Frame, Geometry, Roi, SourceError, open_source, preprocess_roi
 
 
 class CameraController(QObject):

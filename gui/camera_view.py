@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dicebox.camera import Roi
 from PyQt5.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PyQt5.QtWidgets import QSizePolicy, QWidget
+
+from dicebox.camera import Roi
 
 from .images import to_qimage
 

@@ -6,7 +6,6 @@ import logging
 import time
 
 import numpy as np
-from dicebox.camera import Geometry, SourceError, list_devices
 from PyQt5.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (
@@ -24,6 +23,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from dicebox.camera import Geometry, SourceError, list_devices
 from dicebox.config import Config
 from dicebox.delivery import FrameDelivery
 from dicebox.recorder import KeepMode, Recorder, RecorderSettings

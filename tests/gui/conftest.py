@@ -11,9 +11,9 @@ import pytest  # noqa: E402
 def dice_bundle(tmp_path_factory):
     """A small, briefly trained dice classifier: right on some frames, wrong on others."""
     import numpy as np
-    from dicebox.camera import Geometry, synthetic_dataset
 
     from dicebox.bundle import save_bundle
+    from dicebox.camera import Geometry, synthetic_dataset
     from dicebox.genome import default_genome
     from dicebox.labelled import LabelledImages
     from dicebox.training import TrainOptions, run_training
