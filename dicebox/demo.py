@@ -97,12 +97,13 @@ class Demo:
 
     def __init__(self, options: DemoOptions, *, say: Say = print, terminal_progress: bool = True,
                  on_service: Callable[[str, str], None] | None = None,
-                 on_event: Callable[[dict], None] | None = None) -> None:
+                 on_event: Callable[[dict], None] | None = None, keep_service: bool = False) -> None:
         self.options = options
         self.say = say
         self.terminal_progress = terminal_progress
         self.on_service = on_service
         self.on_event = on_event
+        self.keep_service = keep_service
         self.cancel = threading.Event()
         self.service: LocalService | None = None
         self.children: list[ChildProcess] = []
@@ -112,9 +113,12 @@ class Demo:
                                  self.config.dataset.channels)
 
     def stop(self) -> None:
+        """Stop the demo (from any thread), its child processes and its service."""
         self.cancel.set()
         for child in list(self.children):
             child.stop(timeout=30)
+        if self.service is not None:
+            self.service.stop()
 
     # The steps --------------------------------------------------------------------------------
     def run(self) -> DemoResult:
@@ -268,6 +272,5 @@ class Demo:
     def _shutdown(self) -> None:
         for child in list(self.children):
             child.stop(timeout=30)
-        if self.service is not None:
+        if self.service is not None and not (self.keep_service and not self.cancel.is_set()):
             self.service.stop()
-            self.service = None

@@ -89,6 +89,9 @@ def prepare(image: ImageInput, geometry: Geometry) -> np.ndarray:
         raise ClassifyError(str(exc)) from None
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True, eq=False)
 class _Engine:
     """One loaded bundle: model plus its compiled call; never changes once built."""
@@ -101,10 +104,12 @@ class _Engine:
     def load(cls, bundle: Bundle) -> _Engine:
         import tensorflow as tf
 
-        model = bundle.load_model()
-        spec = tf.TensorSpec((None, *bundle.geometry.shape), tf.uint8, name="image")
-        call = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
-        call(np.zeros((1, *bundle.geometry.shape), np.uint8))  # trace and warm up now, not on a frame
+        # Keras builds models in process-wide state: two threads loading at once can crash.
+        with _LOAD_LOCK:
+            model = bundle.load_model()
+            spec = tf.TensorSpec((None, *bundle.geometry.shape), tf.uint8, name="image")
+            call = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+            call(np.zeros((1, *bundle.geometry.shape), np.uint8))  # trace and warm up now, not on a frame
         return cls(bundle, model, call)
 
     def run(self, batch: np.ndarray) -> np.ndarray:

@@ -91,6 +91,8 @@ class Recorder:
         """Should this crop (taken at ``now``, classified as ``predicted``) be stored?"""
         with self._lock:
             decision = self._decide(crop, now, predicted, confidence)
+            if decision.reason == "not recording":
+                return decision
             stats = self._stats
             self._stats = replace(
                 stats,
@@ -103,8 +105,7 @@ class Recorder:
             if decision.keep:
                 self._last_kept_time = now
                 self._last_kept = crop.astype(np.int16)
-        if decision.reason != "not recording":
-            self._notify()
+        self._notify()
         return decision
 
     def _decide(self, crop: np.ndarray, now: float, predicted: str | None, confidence: float | None) -> Decision:

@@ -21,6 +21,21 @@ def build_window(config: Config) -> MainWindow:
     return window
 
 
+def _icon():
+    """The app icon from dicebox.assets (present in source trees, wheels and frozen bundles)."""
+    from importlib import resources
+
+    from PyQt5.QtGui import QIcon
+
+    try:
+        path = resources.files("dicebox.assets") / "dicebox.png"
+        if path.is_file():
+            return QIcon(str(path))
+    except (ModuleNotFoundError, OSError):
+        pass
+    return None
+
+
 def _panel_factories() -> list:
     from .dataset_panel import dataset_panel
     from .evolution_panel import evolution_panel
@@ -29,13 +44,32 @@ def _panel_factories() -> list:
 
 
 def run_gui(config: Config, *, source: str | None = None, local_service: bool = False,
-            restore: bool = True) -> int:
-    """Open the window and run Qt's event loop until it closes."""
+            restore: bool = True, smoke_test: bool = False) -> int:
+    """Open the window and run Qt's event loop until it closes.
+
+    ``smoke_test`` prints "window shown" once the window is on screen and quits: installers and
+    benchmarks use it to check that the app starts.
+    """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("dicebox")
     app.setOrganizationName("dicebox")
+    icon = _icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
     window = build_window(config)
     window.show()
+    if smoke_test:
+        def shown() -> None:
+            if window.isVisible() and window.windowHandle() is not None and window.windowHandle().isExposed():
+                print("window shown", flush=True)
+                window.close()
+            else:
+                QTimer.singleShot(20, shown)
+
+        QTimer.singleShot(0, shown)
+        status = app.exec_()
+        QThreadPool.globalInstance().waitForDone(10_000)
+        return status
     # Everything slow (camera, service, TensorFlow) starts after the window is on screen.
     def start() -> None:
         if restore:

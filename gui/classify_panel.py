@@ -65,6 +65,8 @@ class ClassifierHost(QObject):
         def load():
             from dicebox.inference import Classifier
 
+            if self._stop:
+                raise RuntimeError("the window is closing")
             if self.classifier is not None:
                 self.classifier.swap(path)
                 return self.classifier
@@ -75,7 +77,8 @@ class ClassifierHost(QObject):
             self.remote = None
             self._followed_id = classifier.model_id
             kind = "champion" if follow else "bundle"
-            self.description = f"{kind} {Path(path).name} ({classifier.model_id[:8]})"
+            where = Path(path)
+            self.description = f"{kind} {where.parent.name}/{where.name} ({classifier.model_id[:8]})"
             self.modelChanged.emit(self.description)
 
         run_in_background(load, on_done=done, on_error=lambda m: self.failed.emit("Cannot load the model", m))
@@ -146,11 +149,16 @@ class ClassifierHost(QObject):
             self.classified.emit(crop, result)
 
     def shutdown(self) -> None:
+        """Stop classifying; waits for a model load under way (TensorFlow must not outlive Python)."""
+        from PyQt5.QtCore import QThreadPool
+
         self._follow_timer.stop()
         with self._wake:
             self._stop = True
             self._wake.notify()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=30)
+        QThreadPool.globalInstance().waitForDone(30_000)
+        self.classifier = None
 
 
 class ConfidenceBars(QWidget):
@@ -251,6 +259,7 @@ class ClassifyPanel(QGroupBox):
                 self.model.setText(f"waiting for a champion in {self.champion_path}")
 
     def _model_changed(self, description: str) -> None:
+        self.matches = self.mismatches = 0
         self.model.setText(description or "no model loaded")
         if not description:
             self.bars.set_values({}, None)

@@ -221,12 +221,14 @@ class EvolutionPanel(QWidget):
         controls_layout.addWidget(self.champion)
         controls_layout.addWidget(self.follow)
         controls_layout.addStretch(1)
+        self.matrix.setMaximumWidth(260)
         splitter = QSplitter(Qt.Horizontal)
         for widget in (controls, self.plot, self.table, self.matrix):
             splitter.addWidget(widget)
+        splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 2)
-        splitter.setStretchFactor(2, 3)
-        splitter.setStretchFactor(3, 1)
+        splitter.setStretchFactor(2, 4)
+        splitter.setStretchFactor(3, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -373,8 +375,7 @@ class EvolutionPanel(QWidget):
             status = event["status"] + (" (cached)" if event.get("cached") else "")
             for column, value in enumerate((event["generation"], event["index"], event["genome"], accuracy, status)):
                 item = QTableWidgetItem(str(value))
-                if event.get("error"):
-                    item.setToolTip(event["error"])
+                item.setToolTip(event.get("error") or event["genome"])
                 self.table.setItem(row, column, item)
             self.table.scrollToBottom()
             self.plot.add_individual(event["generation"], event["accuracy"])

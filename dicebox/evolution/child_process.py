@@ -55,7 +55,8 @@ class ChildProcess:
         return self._proc.returncode if self._proc is not None else None
 
     def start(self) -> ChildProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
+        # TensorFlow's C++ start-up chatter would flood the GUI's log view.
+        env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
         creation = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else {}
         self._proc = subprocess.Popen(
             [*dicebox_command(), *self.args],

@@ -1,0 +1,94 @@
+"""``dicebox demo --gui``: the demo running with the window open, so a person can watch it."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from PyQt5.QtCore import QObject, QThreadPool, QTimer, pyqtSignal
+from PyQt5.QtWidgets import QApplication, QMessageBox
+
+from dicebox.config import load_config
+
+
+class DemoBridge(QObject):
+    """Carries the demo thread's news to the UI thread."""
+
+    said = pyqtSignal(str)
+    service = pyqtSignal(str, str)
+    event = pyqtSignal(dict)
+    finished = pyqtSignal(object, str)
+
+
+def run_demo_with_window(options) -> int:
+    from dicebox.demo import Demo, DemoStopped
+    from dicebox.demo_report import write_report
+
+    from .app import build_window
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    config = load_config(data_dir=options.out / "data")
+    window = build_window(config)
+    window.setWindowTitle("dicebox — demo")
+    window.show()
+    bridge = DemoBridge()
+    panel = window.extra_panels[0]
+    window.tabs.setCurrentWidget(panel)
+    demo = Demo(options, say=bridge.said.emit, terminal_progress=False,
+                on_service=bridge.service.emit, on_event=bridge.event.emit, keep_service=True)
+    outcome = {"code": 0}
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        window.statusBar().showMessage(text.strip())
+        window.service_log.appendPlainText(text)
+
+    def connect(url: str, key: str) -> None:
+        window.link.connect_remote(url, key)
+        window.open_source("synthetic:dice?fps=30&seed=7")
+
+    def finished(result, error: str) -> None:
+        if error:
+            outcome["code"] = 130 if error == "stopped" else 1
+            say(f"demo {error}")
+            return
+        files = write_report(result, options)
+        say(f"accuracy on fresh frames: {result.accuracy:.1%}; report in {files[0]}")
+        window.labels.select_name("3")
+        window.classifier.follow(config.weights_dir / "champion")
+        box = QMessageBox(QMessageBox.Information, "Demo finished",
+                          f"Accuracy on {sum(map(sum, result.confusion))} fresh frames: {result.accuracy:.1%}\n"
+                          f"Everything is in {options.out}", QMessageBox.Ok, window)
+        box.setModal(False)
+        box.show()
+        window.demo_result_box = box
+
+    bridge.said.connect(say)
+    bridge.service.connect(connect)
+    bridge.event.connect(panel._on_event)
+
+    def follow_champion(event: dict) -> None:
+        # The live view follows the evolution's champion as soon as the run says where it is.
+        if event.get("event") == "RunStarted" and event.get("champion_path"):
+            window.classifier.follow(event["champion_path"])
+            window.classify.source.setCurrentIndex(3)
+
+    bridge.event.connect(follow_champion)
+    bridge.finished.connect(finished)
+
+    def work() -> None:
+        try:
+            bridge.finished.emit(demo.run(), "")
+        except DemoStopped:
+            bridge.finished.emit(None, "stopped")
+        except Exception as exc:  # noqa: BLE001 - shown in the window and the terminal
+            bridge.finished.emit(None, f"failed: {exc}")
+
+    thread = threading.Thread(target=work, name="dicebox-demo", daemon=True)
+    QTimer.singleShot(0, thread.start)
+    app.aboutToQuit.connect(demo.stop)
+    app.exec_()
+    demo.stop()
+    thread.join(timeout=60)
+    QThreadPool.globalInstance().waitForDone(10_000)
+    return outcome["code"]
