@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -147,11 +148,13 @@ class Demo:
             self._check()
             if o.misclassified_per_face and finished.get("champion_bundle"):
                 self.say("[4/5] Recording only the frames the champion gets wrong ('only keep misclassified')")
-                from dicebox.inference import Classifier
-
-                judge = Classifier.from_bundle(finished["champion_bundle"])
+                # The service judges the frames with the first champion: the demo process itself
+                # never loads TensorFlow (and never runs it beside a window's own model).
+                first = self.config.weights_dir / "first-champion"
+                shutil.copytree(finished["champion_bundle"], first, dirs_exist_ok=True)
+                client.load_model(first.name)
                 report = self._record(client, KeepMode.MISCLASSIFIED, o.misclassified_per_face, seed=o.seed + 1,
-                                      classifier=judge, max_offers=o.misclassified_per_face * 10)
+                                      classifier=client, max_offers=o.misclassified_per_face * 10)
                 result.misclassified_kept = report.total_kept
                 self.say(f"      kept {report.total_kept} misclassified frames of "
                          f"{sum(report.offered.values())} looked at")

@@ -44,6 +44,7 @@ class ClassifierHost(QObject):
         self.follow_path: Path | None = None
         self._followed_id = ""
         self._pending: np.ndarray | None = None
+        self._load_request: tuple[Path, bool] | None = None
         self._wake = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="dicebox-classify", daemon=True)
@@ -59,29 +60,33 @@ class ClassifierHost(QObject):
 
     # Choosing the model ---------------------------------------------------------------------
     def load_bundle(self, path: str | Path, follow: bool = False) -> None:
-        """Load (or swap in) a bundle in the background; the old model keeps working meanwhile."""
-        from .workers import run_in_background
+        """Load (or swap in) a bundle; the old model keeps classifying until the new one is ready.
 
-        def load():
+        Loading happens on the classification thread: all TensorFlow work of the window stays on
+        that one thread (Keras is not safe to build models on several threads at once).
+        """
+        with self._wake:
+            self._load_request = (Path(path), follow)
+            self._wake.notify()
+
+    def _load(self, path: Path, follow: bool) -> None:
+        try:
             from dicebox.inference import Classifier
 
-            if self._stop:
-                raise RuntimeError("the window is closing")
             if self.classifier is not None:
                 self.classifier.swap(path)
-                return self.classifier
-            return Classifier.from_bundle(path)
-
-        def done(classifier) -> None:
-            self.classifier = classifier
-            self.remote = None
-            self._followed_id = classifier.model_id
-            kind = "champion" if follow else "bundle"
-            where = Path(path)
-            self.description = f"{kind} {where.parent.name}/{where.name} ({classifier.model_id[:8]})"
-            self.modelChanged.emit(self.description)
-
-        run_in_background(load, on_done=done, on_error=lambda m: self.failed.emit("Cannot load the model", m))
+                classifier = self.classifier
+            else:
+                classifier = Classifier.from_bundle(path)
+        except Exception as exc:  # noqa: BLE001 - shown to the operator; the old model stays
+            self.failed.emit("Cannot load the model", str(exc))
+            return
+        self.classifier = classifier
+        self.remote = None
+        self._followed_id = classifier.model_id
+        kind = "champion" if follow else "bundle"
+        self.description = f"{kind} {path.parent.name}/{path.name} ({classifier.model_id[:8]})"
+        self.modelChanged.emit(self.description)
 
     def use_service(self, client) -> None:
         """Classify through the service's ``/api/v1/classify`` (the model it serves)."""
@@ -131,11 +136,16 @@ class ClassifierHost(QObject):
     def _run(self) -> None:
         while True:
             with self._wake:
-                while self._pending is None and not self._stop:
+                while self._pending is None and self._load_request is None and not self._stop:
                     self._wake.wait()
                 if self._stop:
                     return
+                request, self._load_request = self._load_request, None
                 crop, self._pending = self._pending, None
+            if request is not None:
+                self._load(*request)
+            if crop is None:
+                continue
             classifier, remote = self.classifier, self.remote
             if classifier is None and remote is None:
                 continue
@@ -150,14 +160,11 @@ class ClassifierHost(QObject):
 
     def shutdown(self) -> None:
         """Stop classifying; waits for a model load under way (TensorFlow must not outlive Python)."""
-        from PyQt5.QtCore import QThreadPool
-
         self._follow_timer.stop()
         with self._wake:
             self._stop = True
             self._wake.notify()
-        self._thread.join(timeout=30)
-        QThreadPool.globalInstance().waitForDone(30_000)
+        self._thread.join(timeout=60)
         self.classifier = None
 
 
