@@ -226,8 +226,9 @@ class EvolutionPanel(QWidget):
         for widget in (controls, self.plot, self.table, self.matrix):
             splitter.addWidget(widget)
         splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 2)
-        splitter.setStretchFactor(2, 4)
+        self.table.setMinimumWidth(380)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 3)
         splitter.setStretchFactor(3, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -43,6 +43,7 @@ class ServiceLink(QObject):
         self._health_timer.setInterval(2000)
         self._health_timer.timeout.connect(self._check_health)
         self._checking = False
+        self._misses = 0
 
     @property
     def url(self) -> str:
@@ -125,9 +126,12 @@ class ServiceLink(QObject):
 
         def done(ok: bool) -> None:
             self._checking = False
-            if client is self.client and ok != self.healthy:
-                self.healthy = ok
-                self.healthChanged.emit(ok)
+            # One slow answer (a busy service) is not an outage: two misses in a row are.
+            self._misses = 0 if ok else self._misses + 1
+            healthy = ok or self._misses < 2
+            if client is self.client and healthy != self.healthy:
+                self.healthy = healthy
+                self.healthChanged.emit(healthy)
 
         run_in_background(client.health, on_done=done, on_error=lambda _m: done(False))
 

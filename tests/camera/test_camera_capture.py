@@ -7,6 +7,7 @@ import time
 
 import pytest
 from camera_fakes import FakeCameraRig, wait_until, write_video
+
 from dicebox.camera import CaptureThread, Frame, FrameSource, SourceError, open_source
 
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from camera_fakes import FakeCameraRig
+
 from dicebox.camera import DeviceInfo, list_devices, open_source
 
 

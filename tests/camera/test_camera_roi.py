@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dicebox.camera import Geometry, Roi, crop, preprocess_roi, three_boxes, to_geometry
 
 FRAME = (640, 480)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from camera_fakes import FakeCameraRig, write_video
+
 from dicebox.camera import FolderSource, Frame, SourceError, VideoSource, open_source
 from dicebox.camera import device as device_module
 

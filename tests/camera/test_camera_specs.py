@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from camera_fakes import FakeCameraRig
+
 from dicebox.camera import (
     DeviceSource,
     FolderSource,

@@ -7,6 +7,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+
 from dicebox.camera import (
     DICE_FACES,
     DIE_FACES,

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dicebox.camera.preprocess import Geometry
 
 import dicebox
 from dicebox import bundle as bundle_module
@@ -25,6 +24,7 @@ from dicebox.bundle import (
     load_bundle,
     save_bundle,
 )
+from dicebox.camera.preprocess import Geometry
 
 REPO = Path(__file__).resolve().parents[2]
 

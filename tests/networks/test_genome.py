@@ -8,8 +8,8 @@ import json
 import random
 
 import pytest
-from dicebox.camera.preprocess import Geometry
 
+from dicebox.camera.preprocess import Geometry
 from dicebox.genome import (
     ACTIVATIONS,
     Conv2DLayer,

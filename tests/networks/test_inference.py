@@ -8,9 +8,9 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from dicebox.camera.preprocess import Geometry, to_geometry
 
 from dicebox.bundle import BundleError, IncompatibleBundle, load_bundle
+from dicebox.camera.preprocess import Geometry, to_geometry
 from dicebox.inference import Classification, Classifier, ClassifyError
 
 

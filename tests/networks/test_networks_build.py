@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dicebox.camera.preprocess import Geometry
 
+from dicebox.camera.preprocess import Geometry
 from dicebox.genome import (
     OPTIMIZERS,
     Conv2DLayer,
