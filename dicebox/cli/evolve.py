@@ -1,0 +1,255 @@
+"""``dicebox evolve``: search for a good network architecture (genetic algorithm or random search).
+
+Every generation is written to ``<population_dir>/<run id>/<generation>/population.json`` (the
+original format), the run's state to ``state.json`` after every individual, and the best network
+so far to the bundle ``<population_dir>/<run id>/champion/``. Ctrl-C or SIGTERM stops after
+saving; ``--resume RUN`` continues exactly there. ``--events jsonl`` prints one JSON object per
+event on stdout for programs (the GUI) that follow the run.
+
+Test hook: with ``DICEBOX_FAKE_FITNESS=1`` in the environment, individuals are scored by a fake
+pure function of the genome instead of being trained (see dicebox.evolution.fake_fitness).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from dicebox.cli import UsageError
+from dicebox.cli.serve import add_config_arguments, config_from_args
+from dicebox.config import Config
+
+log = logging.getLogger("dicebox.evolve")
+
+
+def _population_arg(value: str) -> int | Path:
+    """``--population``: a size, or a saved population.json to start from."""
+    try:
+        return int(value)
+    except ValueError:
+        return Path(value)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evolve", help="evolve network architectures (or random-search them)")
+    add_config_arguments(parser)
+    parser.add_argument("--dataset", help="data set id <name>_<width>x<height> (default: the configured one)")
+    parser.add_argument("--npz", metavar="FILE", help="use an .npz file (arrays images, labels, categories) instead")
+    parser.add_argument("--generations", type=int, help="generations (default: [EVOLUTION] generations)")
+    parser.add_argument("--population", type=_population_arg, metavar="N|FILE",
+                        help="individuals per generation (default: [EVOLUTION] population), "
+                             "or a population.json to start from (same as --population-file)")
+    parser.add_argument("--population-file", metavar="FILE", help="start from the genomes of a saved population.json")
+    parser.add_argument("--epochs", type=int, help="epochs per individual (default: [EVOLUTION] epochs)")
+    parser.add_argument("--patience", type=int, default=2,
+                        help="early stopping: epochs without improvement (default 2; 0: never)")
+    parser.add_argument("--strategy", choices=("evolve", "random"), default="evolve",
+                        help="genetic algorithm, or the random-search baseline with the same budget")
+    parser.add_argument("--selection", choices=("truncation", "tournament"), default="truncation",
+                        help="parents: the best [EVOLUTION] retain share plus random_select (the original), "
+                             "or tournaments of 3; the best network always survives unchanged")
+    parser.add_argument("--seed", type=int, help="seed of the search and of every network (default: random)")
+    parser.add_argument("--max-parameters", type=int, default=2_000_000,
+                        help="resample networks larger than this (default 2,000,000)")
+    parser.add_argument("--run-id", help="name of a new run (default: date-time-random)")
+    parser.add_argument("--resume", metavar="RUN", help="continue an interrupted run (id or folder)")
+    parser.add_argument("--workers", type=int, default=1, help="local training processes (default 1: in process)")
+    parser.add_argument("--broker", nargs="?", const="", metavar="URL",
+                        help="train on 'dicebox worker' processes via RabbitMQ at URL "
+                             "(without URL: the configured broker)")
+    parser.add_argument("--queue", help=argparse.SUPPRESS)  # tests: a private orders queue
+    parser.add_argument("--events", choices=("jsonl",), help="also print every event as a JSON line on stdout")
+    parser.add_argument("--json-events", action="store_const", const="jsonl", dest="events",
+                        help="same as --events jsonl")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def _load_data(config: Config, args: argparse.Namespace, dataset_id: str | None = None):
+    from dicebox.cli.train import load_training_data
+
+    if dataset_id is not None and not args.npz:
+        args.dataset = dataset_id
+    data = load_training_data(config, args)
+    return data, "" if args.npz else (args.dataset or config.dataset_id)
+
+
+def _seed_genomes(args: argparse.Namespace):
+    from dicebox.genome import GenomeError, read_population
+
+    path = args.population_file or (args.population if isinstance(args.population, Path) else None)
+    if path is None:
+        return []
+    try:
+        return [member.genome for member in read_population(path).members]
+    except GenomeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _fitness_kind() -> str:
+    from dicebox.evolution import fake_fitness
+
+    if fake_fitness.enabled():
+        print(f"dicebox: {fake_fitness.ENV}=1: scoring with the FAKE test fitness, nothing is trained",
+              file=sys.stderr)
+        return "fake"
+    return "train"
+
+
+def _new_search(config: Config, args: argparse.Namespace, make_evaluator):
+    from dicebox.evolution.dataset import DataSpec
+    from dicebox.evolution.orders import TrainSpec
+    from dicebox.evolution.run_folder import RunFolder, new_run_id
+    from dicebox.evolution.search import Evolution, SearchSettings
+    from dicebox.evolution.taxonomy import Taxonomy
+
+    run_id = args.run_id or new_run_id()
+    if "/" in run_id or run_id in (".", ".."):
+        raise UsageError(f"--run-id {run_id!r}: must be a plain name")
+    folder = RunFolder(config.population_dir / run_id)
+    if folder.state_file.exists():
+        raise UsageError(f"run {run_id} exists already in {folder.path}; continue it with --resume {run_id}")
+    genomes = _seed_genomes(args)
+    if genomes and args.strategy == "random":
+        raise UsageError("--population-file seeds the genetic algorithm; random search starts from random genomes")
+    data, dataset_id = _load_data(config, args)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    try:
+        train = TrainSpec(
+            epochs=args.epochs or config.evolution.epochs,
+            batch_size=config.training.batch_size,
+            validation_split=config.training.validation_split,
+            patience=args.patience,
+            seed=seed,
+            fitness=_fitness_kind(),
+        )
+        size = args.population if isinstance(args.population, int) else None
+        if size is None and genomes:
+            size = len(genomes)  # a saved population keeps its size unless --population N says otherwise
+        settings = SearchSettings.from_config(
+            config, strategy=args.strategy, generations=args.generations, population=size, train=train,
+            selection=args.selection,
+        )
+        taxonomy = Taxonomy.from_config(config.taxonomy, max_parameters=args.max_parameters)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    spec = DataSpec.of(data, dataset_id)
+    evaluator = make_evaluator(data, run_id)
+    search = Evolution(settings, spec, evaluator, taxonomy=taxonomy, seed=seed, run=folder, initial=genomes)
+    return search, evaluator
+
+
+def _resumed_search(config: Config, args: argparse.Namespace, make_evaluator):
+    from dicebox.evolution import fake_fitness
+    from dicebox.evolution.dataset import DataSpec
+    from dicebox.evolution.run_folder import RunFolder, RunStateError
+    from dicebox.evolution.search import Evolution
+
+    try:
+        folder = RunFolder.locate(config.population_dir, args.resume)
+        state = folder.read_state()
+        spec = DataSpec.from_dict(state["data"])
+        fitness = state["settings"]["train"]["fitness"]
+    except (RunStateError, KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"--resume {args.resume}: {exc}") from None
+    if fitness == "fake" and not fake_fitness.enabled():
+        raise UsageError(f"run {folder.run_id} used the fake test fitness; resume it with {fake_fitness.ENV}=1")
+    if not spec.dataset_id and not args.npz:
+        raise UsageError(f"run {folder.run_id} trained on an .npz file: pass it again with --npz")
+    data, _ = _load_data(config, args, spec.dataset_id or None)
+    if data.version != spec.version:
+        raise UsageError(
+            f"the data set changed since run {folder.run_id} started (version {spec.version}, now {data.version}); "
+            "its accuracies would not compare: start a new run"
+        )
+    evaluator = make_evaluator(data, folder.run_id)
+    try:
+        search = Evolution.resume(folder, evaluator)
+    except (KeyError, TypeError, ValueError) as exc:
+        evaluator.close()
+        raise UsageError(f"--resume {args.resume}: damaged state: {exc}") from None
+    return search, evaluator
+
+
+def _evaluator_factory(config: Config, args: argparse.Namespace, cancel: threading.Event):
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: must be at least 1")
+    if args.broker is not None:
+        url = config.broker_url
+        if url is None:
+            raise UsageError("--broker without URL needs a configured broker ([SENSORY_SERVICE] rabbitmq_server "
+                             "or broker_url)")
+        if args.npz:
+            raise UsageError("--broker: workers load the data set from their own store; --npz cannot be used")
+        if args.workers > 1:
+            print("dicebox: --workers is ignored with --broker (start 'dicebox worker' processes instead)",
+                  file=sys.stderr)
+
+        def rabbit(_data, run_id: str):
+            from dicebox.evolution.rabbit_evaluator import RabbitEvaluator
+            from dicebox.evolution.rabbit_queues import ORDERS_QUEUE
+
+            return RabbitEvaluator(url, run_id, queue=args.queue or ORDERS_QUEUE, cancel=cancel)
+
+        return rabbit
+
+    def local(data, _run_id: str):
+        from dicebox.evolution.evaluators import InlineEvaluator, ProcessEvaluator
+
+        return ProcessEvaluator(data, args.workers) if args.workers > 1 else InlineEvaluator(data)
+
+    return local
+
+
+def _install_signal_handlers(cancel: threading.Event) -> dict:
+    """Ctrl-C and SIGTERM set ``cancel``; returns the previous handlers to restore."""
+
+    def stop(signum, _frame) -> None:
+        if cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop right now
+        print("dicebox: stopping after saving the run (Ctrl-C again to stop at once)", file=sys.stderr)
+        cancel.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def run(args: argparse.Namespace) -> int:
+    from dicebox.cli.evolve_progress import ProgressReporter
+    from dicebox.evolution.events import RunFinished
+    from dicebox.evolution.search import SearchError
+
+    if args.broker:
+        if not args.broker.startswith(("amqp://", "amqps://")):
+            raise UsageError(f"--broker {args.broker!r}: expected a URL starting with amqp:// or amqps://")
+    config = config_from_args(args)
+    logging.getLogger("pika").setLevel(logging.WARNING)  # its INFO lines would drown the progress display
+    cancel = threading.Event()
+    make_evaluator = _evaluator_factory(config, args, cancel)
+    if args.resume:
+        search, evaluator = _resumed_search(config, args, make_evaluator)
+    else:
+        search, evaluator = _new_search(config, args, make_evaluator)
+    reporter = ProgressReporter(json_lines=args.events == "jsonl", quiet=args.quiet)
+    previous = _install_signal_handlers(cancel)
+    status = "error"
+    try:
+        for event in search.run(cancel):
+            reporter(event)
+            if isinstance(event, RunFinished):
+                status = event.status
+    except SearchError as exc:
+        print(f"dicebox: error: {exc} (resume with --resume {search.run_id} once fixed)", file=sys.stderr)
+        return 1
+    finally:
+        reporter.close()
+        evaluator.close(finished=search.finished)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return {"finished": 0, "cancelled": 130}.get(status, 1)

@@ -1,0 +1,68 @@
+"""``dicebox worker``: train evolution orders from RabbitMQ (run any number, on any machines).
+
+Each worker loads the data sets named in the orders from its own store (the same data folder or
+a copy with the same content: the version must match) and trains one order at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from dicebox.cli import UsageError
+from dicebox.cli.serve import add_broker_argument, add_config_arguments, config_from_args
+
+log = logging.getLogger("dicebox.worker")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("worker", help="train evolution orders from RabbitMQ")
+    add_config_arguments(parser)
+    add_broker_argument(parser)
+    parser.add_argument("--threads", type=int, help="TensorFlow threads (default: all cores)")
+    parser.add_argument("--queue", help=argparse.SUPPRESS)  # tests: a private orders queue
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dicebox.evolution.fitness import limit_threads
+    from dicebox.evolution.rabbit_queues import ORDERS_QUEUE, redacted
+    from dicebox.evolution.rabbit_worker import TrainingWorker, store_loader
+    from dicebox.store import DatasetStore
+
+    config = config_from_args(args)
+    logging.getLogger("pika").setLevel(logging.WARNING)  # one INFO line per connection step otherwise
+    if config.broker_url is None:
+        raise UsageError("no broker configured: pass --broker amqp://..., set DICEBOX_BROKER_URL, "
+                         "or [SENSORY_SERVICE] rabbitmq_server in the configuration file")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads {args.threads}: must be at least 1")
+        limit_threads(args.threads)
+    store = DatasetStore(config.datasets_dir, default_channels=config.dataset.channels,
+                         max_image_pixels=config.server.max_image_pixels)
+
+    def ready(queue: str) -> None:
+        # Tests and deployment scripts wait for this line.
+        print(f"dicebox worker waiting for training orders on {queue}", flush=True)
+
+    def taking(order) -> None:
+        print(f"dicebox worker training {order.order_id}", flush=True)
+
+    worker = TrainingWorker(config.broker_url, store_loader(store), queue=args.queue or ORDERS_QUEUE,
+                            on_ready=ready, on_order=taking)
+
+    def stop(signum, _frame) -> None:
+        log.info("stopping (signal %d)", signum)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("data sets in %s; broker %s", config.datasets_dir, redacted(config.broker_url))
+    try:
+        worker.run()
+    finally:
+        store.close()
+    log.info("stopped after %d order(s)", worker.trained)
+    return 0
