@@ -58,12 +58,14 @@ DICE_CNN = Genome(
 @dataclass(frozen=True)
 class DemoOptions:
     out: Path
-    per_face: int = 350
+    per_face: int = 600
+    scenes: int = 100
     misclassified_per_face: int = 40
     generations: int = 3
     population: int = 4
-    epochs: int = 3
-    final_epochs: int = 20
+    epochs: int = 2
+    final_epochs: int = 25
+    max_parameters: int = 600_000
     test_frames: int = 600
     seed: int = 0
     workers: int = 1
@@ -130,8 +132,9 @@ class Demo:
         try:
             client = self._start_service()
             self._check()
-            self.say(f"[2/5] Recording {o.per_face} frames of each face with the synthetic dice camera")
-            report = self._record(client, KeepMode.ALL, o.per_face, seed=o.seed)
+            self.say(f"[2/5] Recording {o.per_face} frames of each face with the synthetic dice camera, "
+                     f"in {o.scenes} scenes (lighting, background, die)")
+            report = self._record(client, KeepMode.ALL, o.per_face, seeds=self._scenes(0))
             result.recorded = report.total_kept
             self.say(f"      recorded {report.total_kept} frames in {report.seconds:.1f} s")
             self._check()
@@ -153,8 +156,9 @@ class Demo:
                 first = self.config.weights_dir / "first-champion"
                 shutil.copytree(finished["champion_bundle"], first, dirs_exist_ok=True)
                 client.load_model(first.name)
-                report = self._record(client, KeepMode.MISCLASSIFIED, o.misclassified_per_face, seed=o.seed + 1,
-                                      classifier=client, max_offers=o.misclassified_per_face * 10)
+                report = self._record(client, KeepMode.MISCLASSIFIED, o.misclassified_per_face,
+                                      seeds=self._scenes(1), classifier=client,
+                                      max_offers=o.misclassified_per_face * 10)
                 result.misclassified_kept = report.total_kept
                 self.say(f"      kept {report.total_kept} misclassified frames of "
                          f"{sum(report.offered.values())} looked at")
@@ -189,11 +193,16 @@ class Demo:
             self.on_service(url, self.config.server.api_access_key)
         return client
 
-    def _record(self, client: SensoryClient, mode: KeepMode, per_face: int, *, seed: int,
+    def _scenes(self, part: int) -> list[int]:
+        """Camera seeds (scenes) of one part of the demo: recording, second pass, test; never shared."""
+        return [self.options.seed * 100_000 + part * 10_000 + i for i in range(self.options.scenes)]
+
+    def _record(self, client: SensoryClient, mode: KeepMode, per_face: int, *, seeds: list[int],
                 classifier=None, max_offers: int | None = None):
         from tqdm import tqdm
 
-        source = open_source(f"synthetic:dice?seed={seed}&uncapped=1&hold=1")
+        # A turntable at 60 rpm: consecutive frames of a scene show the die turned well apart.
+        sources = [open_source(f"synthetic:dice?seed={seed}&uncapped=1&hold=1&rpm=60") for seed in seeds]
         bar = tqdm(total=per_face * len(DICE_FACES), unit="frame", disable=not self.terminal_progress, leave=False)
         last = {"n": 0}
 
@@ -203,13 +212,14 @@ class Demo:
 
         try:
             return record_faces(
-                source, client, self.config.dataset_id, self.geometry, self.options.out / "spool",
+                sources, client, self.config.dataset_id, self.geometry, self.options.out / "spool",
                 faces=DICE_FACES, per_face=per_face, mode=mode, classifier=classifier,
                 max_offers_per_face=max_offers, progress=progress, cancel=self.cancel,
             )
         finally:
             bar.close()
-            source.close()
+            for source in sources:
+                source.close()
 
     def _child(self, args: list[str]) -> ChildProcess:
         child = ChildProcess(args, on_event=self.on_event, stderr_to_terminal=self.terminal_progress,
@@ -230,7 +240,8 @@ class Demo:
         write_population(seed_file, Population((ScoredGenome(DICE_CNN, None), ScoredGenome(default_genome(), None))))
         args = ["evolve", "--data-dir", str(self.data_dir), "--generations", str(o.generations),
                 "--population", str(o.population), "--epochs", str(o.epochs), "--seed", str(o.seed),
-                "--population-file", str(seed_file), "--workers", str(o.workers), "--json-events"]
+                "--population-file", str(seed_file), "--workers", str(o.workers), "--json-events",
+                "--max-parameters", str(o.max_parameters)]
         if not self.terminal_progress:
             args.append("--quiet")
         return self._child(args).events
@@ -241,7 +252,7 @@ class Demo:
         genome_file.write_text(champion.to_json(), encoding="utf-8")
         bundle = self.config.weights_dir / "champion"
         args = ["train", "--data-dir", str(self.data_dir), "--genome", str(genome_file), "--out", str(bundle),
-                "--epochs", str(o.final_epochs), "--seed", str(o.seed), "--patience", "4"]
+                "--epochs", str(o.final_epochs), "--seed", str(o.seed), "--patience", "5"]
         if not self.terminal_progress:
             args.append("--quiet")
         self._child(args)
@@ -249,22 +260,25 @@ class Demo:
 
     def _evaluate(self, client: SensoryClient, result: DemoResult) -> None:
         o = self.options
-        source = open_source(f"synthetic:dice?seed={o.seed + 1000}&uncapped=1&hold=1")
+        sources = [open_source(f"synthetic:dice?seed={seed}&uncapped=1&hold=1&rpm=60")
+                   for seed in self._scenes(2)[: max(1, min(o.scenes, o.test_frames // 12))]]
         faces = list(DICE_FACES)
         confusion = np.zeros((len(faces), len(faces)), np.int64)
         per_face = max(1, o.test_frames // len(faces))
         started = time.perf_counter()
         try:
             for face in faces:
-                source.set_face(face)
-                for _ in range(per_face):
+                for source in sources:
+                    source.set_face(face)
+                for n in range(per_face):
                     self._check()
-                    frame = source.read()
+                    frame = sources[n % len(sources)].read()
                     crop = preprocess_roi(frame.image, Roi.centered(frame.size, self.geometry, 0.5), self.geometry)
                     predicted = client.classify(crop).label
                     confusion[faces.index(face), faces.index(predicted) if predicted in faces else 0] += 1
         finally:
-            source.close()
+            for source in sources:
+                source.close()
         seconds = time.perf_counter() - started
         total = int(confusion.sum())
         result.accuracy = float(np.trace(confusion) / total)

@@ -34,7 +34,7 @@ def dicebox_command() -> list[str]:
     return [sys.executable, "-m", "dicebox"]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the child gets SIGTERM if the app dies without stopping it."""
     try:
         import ctypes
@@ -100,7 +100,7 @@ class LocalService:
                 encoding="utf-8",
                 errors="replace",
                 env=env,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
             raise LocalServiceError(f"cannot start the local service: {exc}") from exc

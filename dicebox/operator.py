@@ -35,7 +35,7 @@ class RecordingReport:
 
 
 def record_faces(
-    source: FrameSource,
+    sources: FrameSource | Sequence[FrameSource],
     client: SensoryClient,
     dataset_id: str,
     geometry: Geometry,
@@ -52,7 +52,9 @@ def record_faces(
 ) -> RecordingReport:
     """Record up to ``per_face`` kept frames of each face; returns once all are delivered.
 
-    ``source`` must be able to show a chosen face (``set_face``), as the synthetic camera can.
+    Each source must be able to show a chosen face (``set_face``), as the synthetic camera can.
+    With several sources (scenes: other lighting, backgrounds, dice) the frames of each face
+    are taken from them in turn, as an operator varies the set-up.
     In ``MISCLASSIFIED``/``UNCERTAIN`` mode a ``classifier`` judges every crop and at most
     ``max_offers_per_face`` crops are looked at per face.
     """
@@ -61,15 +63,17 @@ def record_faces(
     report = RecordingReport()
     started = time.monotonic()
     offers_cap = max_offers_per_face or per_face * 50
+    scenes = [sources] if isinstance(sources, FrameSource) else list(sources)
     try:
         for face in faces:
-            source.set_face(face)
+            for scene in scenes:
+                scene.set_face(face)
             recorder.update(expected=face)
             kept = offered = 0
             while kept < per_face and offered < offers_cap:
                 if cancel is not None and cancel.is_set():
                     raise KeyboardInterrupt
-                frame = source.read()
+                frame = scenes[offered % len(scenes)].read()
                 if frame is None:
                     break
                 box = roi or Roi.centered(frame.size, geometry, 0.5)
@@ -90,6 +94,7 @@ def record_faces(
             raise RuntimeError(f"{len(delivery.spool)} recorded frames could not be delivered to {client.base_url}")
     finally:
         delivery.close()
-        source.set_face(None)
+        for scene in scenes:
+            scene.set_face(None)
     report.seconds = time.monotonic() - started
     return report

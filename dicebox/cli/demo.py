@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,15 +28,19 @@ def _non_negative(text: str) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="run the whole system end to end with the synthetic dice camera")
     parser.add_argument("--out", help="folder for everything the demo makes (default: ./dicebox-demo-<time>)")
-    parser.add_argument("--per-face", type=_positive, default=350, help="frames recorded per face (default 350)")
+    parser.add_argument("--per-face", type=_positive, default=600, help="frames recorded per face (default 600)")
+    parser.add_argument("--scenes", type=_positive, default=100,
+                        help="camera scenes (lighting, background, die) the frames are taken from (default 100)")
     parser.add_argument("--misclassified", type=_non_negative, default=40,
                         help="misclassified frames kept per face in the second pass (default 40; 0: skip)")
     parser.add_argument("--generations", type=_positive, default=3, help="generations (default 3)")
     parser.add_argument("--population", type=_positive, default=4, help="networks per generation (default 4)")
-    parser.add_argument("--epochs", type=_positive, default=3, help="epochs per network while evolving (default 3)")
-    parser.add_argument("--final-epochs", type=_positive, default=20, help="epochs for the champion (default 20)")
+    parser.add_argument("--epochs", type=_positive, default=2, help="epochs per network while evolving (default 2)")
+    parser.add_argument("--final-epochs", type=_positive, default=25, help="epochs for the champion (default 25)")
     parser.add_argument("--test-frames", type=_positive, default=600, help="fresh frames classified (default 600)")
     parser.add_argument("--workers", type=_positive, default=1, help="local training processes while evolving")
+    parser.add_argument("--max-parameters", type=_positive, default=600_000,
+                        help="largest network the evolution may try (default 600,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the camera, the evolution and training")
     parser.add_argument("--gui", action="store_true", help="run it with the window open, to watch")
     parser.set_defaults(func=run)
@@ -48,15 +53,21 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"dicebox-demo-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty: choose another --out")
-    options = DemoOptions(out=out, per_face=args.per_face, misclassified_per_face=args.misclassified,
+    options = DemoOptions(out=out, per_face=args.per_face, scenes=args.scenes, misclassified_per_face=args.misclassified,
                           generations=args.generations, population=args.population, epochs=args.epochs,
                           final_epochs=args.final_epochs, test_frames=args.test_frames, seed=args.seed,
+                          max_parameters=args.max_parameters,
                           workers=args.workers)
     if args.gui:
         from dicebox.gui.demo_window import run_demo_with_window
 
         return run_demo_with_window(options)
     demo = Demo(options)
+
+    def terminate(_signum, _frame) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops it as cleanly as Ctrl-C
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         result = demo.run()
     except (DemoStopped, KeyboardInterrupt):

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dicebox.local_service import dicebox_command
+from dicebox.local_service import dicebox_command, die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class ChildProcess:
             errors="replace",
             env=env,
             cwd=self.cwd,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             **creation,
         )
         self._readers = [threading.Thread(target=self._read_stdout, name="dicebox-child-stdout", daemon=True)]
