@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
     QTimer.singleShot(500, step)
     with tempfile.TemporaryDirectory() as scratch:
-        options = DemoOptions(out=Path(scratch) / "demo", per_face=300, misclassified_per_face=20, generations=3,
-                              population=3, epochs=2, final_epochs=20, test_frames=60, seed=3)
+        options = DemoOptions(out=Path(scratch) / "demo", per_face=500, scenes=80, misclassified_per_face=20,
+                              generations=3, population=3, epochs=2, final_epochs=20, test_frames=60, seed=3)
         code = demo_window.run_demo_with_window(options)
     return 0 if code == 0 and len(taken) >= 3 else 1
 

@@ -18,7 +18,7 @@ def test_tiny_demo_runs_end_to_end(tmp_path):
     env = {**os.environ, "DICEBOX_HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("DICEBOX_API_ACCESS_KEY", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "dicebox", "demo", "--out", str(out), "--per-face", "12", "--misclassified", "2",
+        [sys.executable, "-m", "dicebox", "demo", "--out", str(out), "--per-face", "12", "--scenes", "3", "--misclassified", "2",
          "--generations", "2", "--population", "2", "--epochs", "1", "--final-epochs", "2", "--test-frames", "30"],
         capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
     )
