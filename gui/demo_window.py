@@ -45,8 +45,8 @@ def run_demo_with_window(options) -> int:
 
     def connect(url: str, key: str) -> None:
         window.link.connect_remote(url, key)
-        # The scene the demo measures its accuracy on (another scene than it recorded).
-        window.open_source(f"synthetic:dice?fps=30&seed={options.seed + 1000}")
+        # A scene the demo measures its accuracy on (never recorded from).
+        window.open_source(f"synthetic:dice?fps=30&seed={demo._scenes(2)[0]}")
 
     def finished(result, error: str) -> None:
         if error:
@@ -57,6 +57,7 @@ def run_demo_with_window(options) -> int:
         say(f"accuracy on fresh frames: {result.accuracy:.1%}; report in {files[0]}")
         window.labels.select_name("3")
         window.classifier.follow(config.weights_dir / "champion")
+        panel._show_bundle(config.weights_dir / "champion", "trained champion")
         box = QMessageBox(QMessageBox.Information, "Demo finished",
                           f"Accuracy on {sum(map(sum, result.confusion))} fresh frames: {result.accuracy:.1%}\n"
                           f"Everything is in {options.out}", QMessageBox.Ok, window)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                 w.tabs.setCurrentIndex(0)
                 w.labels.select_name("4")
                 w.recorder.update(recording=True, max_fps=10)
-                if w.recorder.stats.kept >= 5:
+                if w.recorder.stats.kept >= 5 and sum(w.labels.counts.values()) > 100:
                     grab(w, "recording")
                     w.recorder.update(recording=False)
             elif "evolution" not in taken and len(panel.plot.generations) >= 2:
