@@ -1,0 +1,75 @@
+"""The server image and the example stack are well formed (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    return [(m.group(1).upper(), m.group(2).strip())
+            for m in re.finditer(r"^\s*([A-Za-z]+)\s+(.*)$", joined, re.M)]
+
+
+def test_dockerfile_runs_the_service_unprivileged_with_a_health_check():
+    instructions = dockerfile_instructions()
+    froms = [args for kind, args in instructions if kind == "FROM"]
+    assert froms and all(args.split()[0] == "python:3.11-slim" for args in froms)
+    users = [args for kind, args in instructions if kind == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    (health,) = [args for kind, args in instructions if kind == "HEALTHCHECK"]
+    command = json.loads(health.split("CMD", 1)[1])
+    assert "/health/plain" in " ".join(command)
+    entrypoint = json.loads(dict(instructions)["ENTRYPOINT"])
+    cmd = json.loads([args for kind, args in instructions if kind == "CMD"][-1])
+    assert entrypoint == ["dicebox"]
+    assert cmd[:1] == ["serve"] and "--data-dir" in cmd and cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    assert any(kind == "VOLUME" and "/data" in args for kind, args in instructions)
+
+
+def test_dockerignore_lets_in_what_pip_install_needs():
+    rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert rules[0] == "*"
+    for needed in ("setup.py", "pyproject.toml", "README.md", "dicebox/", "gui/", "camera/", "assets/",
+                   "packaging/docker/"):
+        assert f"!{needed}" in rules
+
+
+def test_compose_stack_shares_data_and_broker():
+    yaml = pytest.importorskip("yaml")
+    stack = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = stack["services"]
+    assert services["rabbitmq"]["image"].endswith("-management")
+    commands = {name: service["command"][0] for name, service in services.items() if "command" in service}
+    assert commands == {"sensory": "serve", "batch-processor": "batch-processor", "worker": "worker"}
+    for name in commands:
+        service = services[name]
+        assert "dicebox-data:/data" in service["volumes"]
+        assert service["environment"]["DICEBOX_BROKER_URL"].startswith("amqp://")
+        assert "DICEBOX_API_ACCESS_KEY" in service["environment"]
+    assert services["batch-processor"]["deploy"]["replicas"] >= 1
+    assert set(stack["volumes"]) >= {"dicebox-data"}
+
+
+def test_server_requirements_leave_out_the_desktop():
+    spec = importlib.util.spec_from_file_location("server_requirements",
+                                                  ROOT / "packaging" / "docker" / "server_requirements.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from importlib.metadata import requires
+
+    kept = [r for r in requires("dicebox") or [] if "extra ==" not in r
+            and re.match(r"[A-Za-z0-9._-]+", r).group(0).lower() not in module.DESKTOP_ONLY]
+    assert any(r.lower().startswith(("flask", "waitress")) for r in kept)
+    assert not any(r.lower().startswith(("pyqt5", "matplotlib")) for r in kept)
