@@ -24,6 +24,7 @@ from PyQt5.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -222,8 +223,13 @@ class EvolutionPanel(QWidget):
         controls_layout.addWidget(self.follow)
         controls_layout.addStretch(1)
         self.matrix.setMaximumWidth(260)
+        # Scrollable, so the panel never forces the window taller than a laptop screen.
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(controls.sizeHint().width() + 20)
         splitter = QSplitter(Qt.Horizontal)
-        for widget in (controls, self.plot, self.table, self.matrix):
+        for widget in (scroll, self.plot, self.table, self.matrix):
             splitter.addWidget(widget)
         splitter.setStretchFactor(0, 0)
         self.table.setMinimumWidth(380)

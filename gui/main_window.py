@@ -15,6 +15,7 @@ from PyQt5.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QShortcut,
     QSplitter,
     QTabWidget,
@@ -124,9 +125,15 @@ class MainWindow(QMainWindow):
         right_layout.addWidget(self.record)
         right_layout.addWidget(self.classify, 2)
 
+        # Scrollable, so the window fits a laptop screen; on a large screen nothing scrolls.
+        right_scroll = QScrollArea()
+        right_scroll.setWidget(right)
+        right_scroll.setWidgetResizable(True)
+        right_scroll.setFrameShape(QScrollArea.NoFrame)
+        right_scroll.setMinimumWidth(right.minimumSizeHint().width() + 16)
         top = QSplitter(Qt.Horizontal)
         top.addWidget(left)
-        top.addWidget(right)
+        top.addWidget(right_scroll)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
         self.splitter = QSplitter(Qt.Vertical)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 import dicebox
 from dicebox.config import ConfigError
+from dicebox.paths import data_home
 
 SUBCOMMANDS = [
     "dicebox.cli.serve",
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # Keras keeps a settings file in its home; keep it in dicebox's data folder, not in ~/.keras.
+    os.environ.setdefault("KERAS_HOME", str(data_home() / "keras"))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
