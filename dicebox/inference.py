@@ -18,11 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from dicebox.bundle import Bundle, check_compatible, load_bundle
 from dicebox.camera.preprocess import Geometry, to_geometry
+from dicebox.store.errors import InvalidImage
+from dicebox.store.images import DEFAULT_MAX_PIXELS
+from dicebox.store.images import decode_image as decode_untrusted
 
 if TYPE_CHECKING:
     import keras
@@ -60,21 +62,13 @@ class Classification:
         }
 
 
-def decode_image(data: bytes | bytearray | memoryview) -> np.ndarray:
-    """Decode PNG/JPEG (or any format OpenCV reads) bytes to a uint8 BGR/grey array."""
-    if len(data) == 0:
-        raise ClassifyError("empty image data")
+def decode_image(data: bytes | bytearray | memoryview, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode PNG/JPEG bytes to a uint8 array with the store's checks (size read from the header
+    first, so a decompression bomb is refused before any pixel is decoded)."""
     try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error as exc:
-        raise ClassifyError(f"cannot decode image data: {str(exc).strip().splitlines()[-1]}") from None
-    if image is None:
-        raise ClassifyError(f"not a PNG or JPEG image ({len(data)} bytes that OpenCV cannot decode)")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    if image.dtype != np.uint8:
-        raise ClassifyError(f"unsupported pixel type {image.dtype} in image data")
-    return image
+        return decode_untrusted(bytes(data), max_pixels)
+    except InvalidImage as exc:
+        raise ClassifyError(str(exc)) from None
 
 
 def prepare(image: ImageInput, geometry: Geometry) -> np.ndarray:

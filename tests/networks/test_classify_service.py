@@ -89,3 +89,13 @@ def test_serve_with_a_model_over_http(tmp_path, bundle_dir, classifier, shapes_d
         assert answer.json() == {"classification": classifier.classify(image).index}
     finally:
         stop_service(proc)
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(tmp_path, classifier):
+    from test_service_bad_input import png_bomb
+
+    _config, _app, client = _client(tmp_path, classifier)
+    bomb = base64.b64encode(png_bomb(40_000)).decode()
+    for route in ("/api/classify", "/api/v1/classify"):
+        answer = client.post(route, json={"data": bomb})
+        assert answer.status_code == 400 and "over the limit" in answer.get_json()["message"]
