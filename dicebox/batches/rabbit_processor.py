@@ -20,7 +20,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
-from dicebox.batches.backoff import Backoff
+from dicebox.backoff import Backoff
 from dicebox.batches.fill import fill_shard
 from dicebox.batches.orders import InvalidOrder, ShardOrder
 from dicebox.batches.rabbit_topology import PERSISTENT, RabbitTopology, connection_parameters, redacted

@@ -24,7 +24,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
-from dicebox.batches.backoff import Backoff
+from dicebox.backoff import Backoff
 from dicebox.batches.book import OrderBook, Reaper
 from dicebox.batches.orders import (
     BatchOrders,

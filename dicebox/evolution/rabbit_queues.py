@@ -8,16 +8,21 @@ JSON messages whose ``reply_to`` names the run's durable result queue
 
 from __future__ import annotations
 
-import random
-from urllib.parse import urlsplit
-
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
+
+from dicebox.backoff import Backoff  # noqa: F401 - re-exported for the evolution's broker modules
+from dicebox.rabbit_connection import PERSISTENT, connection_parameters, redacted  # noqa: F401 - re-exported
+
+
+def parameters(url: str, *, name: str, heartbeat: int = 30) -> pika.URLParameters:
+    """Evolution connections: training takes long, so a blocked broker is waited on longer."""
+    return connection_parameters(url, name=name, heartbeat=heartbeat, timeout=5.0, blocked_timeout=30.0)
+
 
 ORDERS_QUEUE = "dicebox.evolution.orders"
 RESULTS_PREFIX = "dicebox.evolution.results."
 RESULT_QUEUE_EXPIRY_HOURS = 72
-PERSISTENT = 2  # AMQP delivery mode: the broker writes the message to disk
 
 
 def result_queue(run_id: str) -> str:
@@ -32,43 +37,3 @@ def declare_results(channel: BlockingChannel, queue: str, expiry_hours: float = 
     channel.queue_declare(queue, durable=True, arguments={"x-expires": int(expiry_hours * 3600 * 1000)})
 
 
-def parameters(url: str, *, name: str, heartbeat: int = 30, timeout: float = 5.0) -> pika.URLParameters:
-    """Connection parameters that fail fast and notice a dead peer; settings in the URL win."""
-    params = pika.URLParameters(url)
-    query = urlsplit(url).query
-    if "heartbeat" not in query:
-        params.heartbeat = heartbeat
-    if "socket_timeout" not in query:
-        params.socket_timeout = timeout
-    if "blocked_connection_timeout" not in query:
-        params.blocked_connection_timeout = 30
-    params.connection_attempts = 1
-    params.client_properties = {"connection_name": name}
-    return params
-
-
-def redacted(url: str) -> str:
-    """The URL without user and password, for messages and logs."""
-    parts = urlsplit(url)
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{parts.hostname or 'localhost'}{port}{parts.path}"
-
-
-class Backoff:
-    """Capped exponential delays with jitter between reconnection attempts."""
-
-    def __init__(self, initial: float = 0.2, cap: float = 10.0) -> None:
-        self.initial, self.cap = initial, cap
-        self._next = initial
-        self._rng = random.Random()
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self.cap, self._next * 2)
-        return delay * (1 - 0.2 * self._rng.random())
-
-    def reset(self) -> None:
-        self._next = self.initial
