@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     def step() -> None:
         w = window()
         if w is not None:
-            w.resize(1400, 950)
+            w.resize(1400, 1330)
             panel = w.extra_panels[0]
             if "recording" not in taken and w.camera.displayed_fps > 20 and len(w.labels.categories) == 6:
                 w.tabs.setCurrentIndex(0)
