@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 import pytest
 from helpers import API_KEY
@@ -31,9 +33,24 @@ def window(qtbot, tmp_path, monkeypatch):
         win.close()
     local = win.link.local
     assert local is None or not local.running, "closing the window stops the local service"
+    assert all(getattr(panel, "child", None) is None for panel in win.extra_panels), "a training child is left"
+    qtbot.waitUntil(lambda: not _children(), timeout=15_000)
     qtbot.waitUntil(lambda: not [t for t in set(threading.enumerate()) - threads_before
                                  if t.is_alive() and not t.name.startswith(("ThreadPool", "Dummy", "QThread"))],
                     timeout=10_000)
+
+
+def _children() -> list[str]:
+    """Live child processes of this test process (Linux /proc), by command line."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return found
 
 
 def start_service_and_camera(qtbot, win, spec="synthetic:dice?fps=30&seed=4"):
