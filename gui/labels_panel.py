@@ -49,7 +49,9 @@ class LabelsPanel(QWidget):
         font = QFontDatabase.systemFont(QFontDatabase.FixedFont)
         font.setPointSize(font.pointSize() + 1)
         self.list.setFont(font)
-        self.list.setMinimumHeight(7 * (self.list.fontMetrics().height() + 4))
+        row = self.list.fontMetrics().height() + 4
+        self.list.setMinimumHeight(7 * row)
+        self.list.setMaximumHeight(12 * row)
         self.list.setItemDelegate(CountBarDelegate(self.list))
         self.add_button = QPushButton("Add category…")
         self.total = QLabel("")

@@ -121,7 +121,7 @@ class MainWindow(QMainWindow):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.labels, 3)
+        right_layout.addWidget(self.labels, 1)
         right_layout.addWidget(self.record)
         right_layout.addWidget(self.classify, 2)
 
@@ -339,6 +339,10 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/splitter")
         if state is not None:
             self.splitter.restoreState(state)
+        else:
+            # First run: camera and controls on top, training and logs below, at about 3:2.
+            height = self.height()
+            self.splitter.setSizes([int(height * 0.6), int(height * 0.4)])
         run_in_background(list_devices, on_done=self._add_devices)
 
     def _add_devices(self, devices) -> None:

@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     def step() -> None:
         w = window()
         if w is not None:
-            w.resize(1400, 1330)
+            if w.width() != 1400:
+                w.resize(1400, 1200)
+                w.splitter.setSizes([790, 410])
             panel = w.extra_panels[0]
             if "recording" not in taken and w.camera.displayed_fps > 20 and len(w.labels.categories) == 6:
                 w.tabs.setCurrentIndex(0)
