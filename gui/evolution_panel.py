@@ -373,6 +373,10 @@ class EvolutionPanel(QWidget):
             self.champion_path = Path(event["champion_path"]) if event.get("champion_path") else None
             self.window_.classify.champion_path = self.champion_path
             self.plot.reset(event["generations"])
+            # Show the run's own sizes (a resumed or outside-started run may differ from the form).
+            self.generations.setValue(event["generations"])
+            self.population.setValue(event["population"])
+            self.epochs.setValue(event["epochs"])
             self.status.setText(f"Run {event['run_id']}: {event['individuals']} networks to train"
                                 + (" (resumed)" if event.get("resumed") else ""))
         elif kind == "IndividualTrained":
