@@ -23,6 +23,7 @@ def window(qtbot, tmp_path, monkeypatch):
     from dicebox.gui.app import build_window
 
     threads_before = set(threading.enumerate())
+    children_before = set(_children())
     win = build_window(config)
     qtbot.addWidget(win)
     win.show()
@@ -34,14 +35,17 @@ def window(qtbot, tmp_path, monkeypatch):
     local = win.link.local
     assert local is None or not local.running, "closing the window stops the local service"
     assert all(getattr(panel, "child", None) is None for panel in win.extra_panels), "a training child is left"
-    qtbot.waitUntil(lambda: not _children(), timeout=15_000)
+    try:
+        qtbot.waitUntil(lambda: not set(_children()) - children_before, timeout=15_000)
+    except Exception:  # noqa: BLE001 - re-raised with the processes named
+        raise AssertionError(f"child processes left running: {set(_children()) - children_before}") from None
     qtbot.waitUntil(lambda: not [t for t in set(threading.enumerate()) - threads_before
                                  if t.is_alive() and not t.name.startswith(("ThreadPool", "Dummy", "QThread"))],
                     timeout=10_000)
 
 
 def _children() -> list[str]:
-    """Live child processes of this test process (Linux /proc), by command line."""
+    """Live child processes of this test process (Linux /proc): pid and command line."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -49,7 +53,8 @@ def _children() -> list[str]:
         except OSError:
             continue
         if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{stat.parent.name} {command}")
     return found
 
 
