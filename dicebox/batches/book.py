@@ -19,6 +19,7 @@ import numpy as np
 
 from dicebox.batches.orders import (
     MAX_TAKE_BYTES,
+    BatchOrders,
     InvalidOrder,
     ItemsReleased,
     OrderExpired,
@@ -308,3 +309,15 @@ class Reaper:
                 log.info("order %s expired uncollected; its items were freed", order_id)
                 if self.on_expired is not None:
                     self.on_expired(order_id)
+
+
+class BookedOrders(BatchOrders):
+    """A backend whose collecting side is an :class:`OrderBook`: status and items come from it."""
+
+    _book: OrderBook
+
+    def status(self, order_id: str) -> OrderStatus:
+        return self._book.status(order_id)
+
+    def take(self, order_id: str, max_items: int, start: int | None = None, wait: float = 0.0) -> LabelledImages:
+        return self._book.take(order_id, max_items, start, wait)

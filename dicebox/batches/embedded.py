@@ -6,16 +6,16 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from dicebox.batches.book import OrderBook, Reaper
+from dicebox.batches.book import BookedOrders, OrderBook, Reaper
 from dicebox.batches.fill import fill_shard
-from dicebox.batches.orders import BatchOrders, OrderStatus, ShardOrder, plan_order
+from dicebox.batches.orders import ShardOrder, plan_order
 from dicebox.labelled import LabelledImages
 from dicebox.store import Dataset, DatasetStore, StoreError
 
 log = logging.getLogger(__name__)
 
 
-class EmbeddedOrders(BatchOrders):
+class EmbeddedOrders(BookedOrders):
     """Shards filled by a small thread pool; a reaper frees orders nobody collects.
 
     Threads start with the first order, so building the backend costs nothing.
@@ -42,12 +42,6 @@ class EmbeddedOrders(BatchOrders):
         for shard in plan.shards:
             pool.submit(self._fill, dataset, shard, content)
         return plan.order_id
-
-    def status(self, order_id: str) -> OrderStatus:
-        return self._book.status(order_id)
-
-    def take(self, order_id: str, max_items: int, start: int | None = None, wait: float = 0.0) -> LabelledImages:
-        return self._book.take(order_id, max_items, start, wait)
 
     def cancel(self, order_id: str) -> None:
         self._book.remove(order_id)

@@ -25,20 +25,17 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from dicebox.backoff import Backoff
-from dicebox.batches.book import OrderBook, Reaper
+from dicebox.batches.book import BookedOrders, OrderBook, Reaper
 from dicebox.batches.orders import (
-    BatchOrders,
     BrokerUnavailable,
     InvalidOrder,
     OrderNotFound,
     OrderPlan,
-    OrderStatus,
     plan_order,
 )
 from dicebox.batches.rabbit_topology import PERSISTENT, RabbitTopology, connection_parameters, redacted
 from dicebox.batches.shards import decode_result, encode_order
 from dicebox.config import ConfigError
-from dicebox.labelled import LabelledImages
 from dicebox.store import DatasetStore
 
 log = logging.getLogger(__name__)
@@ -49,7 +46,7 @@ T = TypeVar("T")
 RESULT_PREFETCH = 4
 
 
-class RabbitOrders(BatchOrders):
+class RabbitOrders(BookedOrders):
     """Orders filled by ``dicebox batch-processor`` processes through RabbitMQ."""
 
     def __init__(self, store: DatasetStore, url: str, topology: RabbitTopology | None = None, *,
@@ -79,12 +76,6 @@ class RabbitOrders(BatchOrders):
             self._link.forget(plan.order_id)
             raise
         return plan.order_id
-
-    def status(self, order_id: str) -> OrderStatus:
-        return self._book.status(order_id)
-
-    def take(self, order_id: str, max_items: int, start: int | None = None, wait: float = 0.0) -> LabelledImages:
-        return self._book.take(order_id, max_items, start, wait)
 
     def cancel(self, order_id: str) -> None:
         self._book.remove(order_id)
