@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
 from dicebox.cli import UsageError
 from dicebox.cli.serve import add_broker_argument, add_config_arguments, config_from_args
+from dicebox.cli.signals import stop_on_signals
 
 log = logging.getLogger("dicebox.batch_processor")
 
@@ -47,12 +47,7 @@ def run(args: argparse.Namespace) -> int:
     processor = BatchProcessor(store, config.broker_url, RabbitTopology.from_config(config),
                                prefetch=args.prefetch, item_delay=max(0.0, args.item_delay), on_ready=ready)
 
-    def stop(signum, _frame) -> None:
-        log.info("stopping (signal %d)", signum)
-        processor.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop_on_signals(processor.stop)
     log.info("data sets in %s; broker %s", config.datasets_dir, redacted(config.broker_url))
     try:
         processor.run()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
 from dicebox.cli import UsageError
+from dicebox.cli.signals import stop_on_signals
 from dicebox.config import Config, load_config
 
 log = logging.getLogger("dicebox.serve")
@@ -79,12 +79,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"dicebox sensory service listening on {server.url}", flush=True)
     log.info("data sets in %s; API key file in %s", config.datasets_dir, config.home)
 
-    def stop(signum, _frame) -> None:
-        log.info("stopping (signal %d)", signum)
-        server.close()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop_on_signals(server.close)
     server.serve_forever()
     context = app.extensions["dicebox"]
     if context.batches is not None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
 from dicebox.cli import UsageError
 from dicebox.cli.serve import add_broker_argument, add_config_arguments, config_from_args
+from dicebox.cli.signals import stop_on_signals
 
 log = logging.getLogger("dicebox.worker")
 
@@ -53,12 +53,7 @@ def run(args: argparse.Namespace) -> int:
     worker = TrainingWorker(config.broker_url, store_loader(store), queue=args.queue or ORDERS_QUEUE,
                             on_ready=ready, on_order=taking)
 
-    def stop(signum, _frame) -> None:
-        log.info("stopping (signal %d)", signum)
-        worker.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop_on_signals(worker.stop)
     log.info("data sets in %s; broker %s", config.datasets_dir, redacted(config.broker_url))
     try:
         worker.run()
