@@ -90,6 +90,16 @@ class RecordPanel(QGroupBox):
         self.recorder.update(mode=KeepMode.ALL if current is KeepMode.MISCLASSIFIED else KeepMode.MISCLASSIFIED)
 
     def _render(self, settings: RecorderSettings, stats: RecorderStats) -> None:
+        # Called for every offered frame: only touch the controls when the settings changed.
+        if settings != getattr(self, "_shown_settings", None):
+            self._shown_settings = settings
+            self._render_settings(settings)
+        self.stats.setText(
+            f"kept {stats.kept} of {stats.offered} offered · skipped: {stats.skipped_rate} rate, "
+            f"{stats.skipped_duplicate} duplicate, {stats.skipped_mode} by mode"
+        )
+
+    def _render_settings(self, settings: RecorderSettings) -> None:
         for widget in (self.toggle, *self.mode_buttons.values(), self.uncertain, self.fps, self.duplicates):
             widget.blockSignals(True)
         self.toggle.setChecked(settings.recording)
@@ -100,7 +110,3 @@ class RecordPanel(QGroupBox):
         self.duplicates.setValue(settings.duplicate_threshold)
         for widget in (self.toggle, *self.mode_buttons.values(), self.uncertain, self.fps, self.duplicates):
             widget.blockSignals(False)
-        self.stats.setText(
-            f"kept {stats.kept} of {stats.offered} offered · skipped: {stats.skipped_rate} rate, "
-            f"{stats.skipped_duplicate} duplicate, {stats.skipped_mode} by mode"
-        )
