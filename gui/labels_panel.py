@@ -50,8 +50,8 @@ class LabelsPanel(QWidget):
         font.setPointSize(font.pointSize() + 1)
         self.list.setFont(font)
         row = self.list.fontMetrics().height() + 4
-        self.list.setMinimumHeight(7 * row)
-        self.list.setMaximumHeight(12 * row)
+        self.list.setMinimumHeight(6 * row)
+        self.list.setMaximumHeight(9 * row)
         self.list.setItemDelegate(CountBarDelegate(self.list))
         self.add_button = QPushButton("Add category…")
         self.total = QLabel("")

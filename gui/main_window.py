@@ -340,9 +340,9 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.splitter.restoreState(state)
         else:
-            # First run: camera and controls on top, training and logs below, at about 3:2.
+            # First run: camera and controls get most of the height; training and logs below.
             height = self.height()
-            self.splitter.setSizes([int(height * 0.6), int(height * 0.4)])
+            self.splitter.setSizes([int(height * 0.74), int(height * 0.26)])
         run_in_background(list_devices, on_done=self._add_devices)
 
     def _add_devices(self, devices) -> None:

@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"dicebox sensory service listening on {server.url}", flush=True)
     log.info("data sets in %s; API key file in %s", config.datasets_dir, config.home)
 
+    # waitress warns whenever one request waits for a thread: routine for a busy local service.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     stop_on_signals(server.close)
     server.serve_forever()
     context = app.extensions["dicebox"]
