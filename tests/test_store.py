@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -24,6 +25,9 @@ def test_layout_is_the_original_imagefolder_tree(store, tmp_path):
     ds = store.dataset("dice_60x50")
     stored = ds.store(make_png(1), "3")
     path = tmp_path / "datasets" / "dice_60x50" / "data" / "3" / f"{stored.id}.png"
+    deadline = time.monotonic() + 5
+    while not path.is_file() and time.monotonic() < deadline:  # written as soon as stores pause
+        time.sleep(0.01)
     assert path.is_file()
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     assert image.shape == (50, 60)
@@ -137,6 +141,7 @@ def test_damaged_index_is_rebuilt(store, tmp_path):
 def test_files_changed_behind_its_back_are_reconciled(store):
     ds = store.dataset("dice_60x50")
     a = ds.store(make_png(1), "1").id
+    ds.flush()
     (ds.data_dir / "2").mkdir()
     (ds.data_dir / "1" / f"{a}.png").rename(ds.data_dir / "2" / f"{a}.png")
     (ds.data_dir / "2" / ".tmp-partial-x.png").write_bytes(b"half")
@@ -210,6 +215,7 @@ def test_concurrent_stores_lose_nothing(store):
         t.join()
     assert errors == []
     assert ds.count() == 150
+    assert ds.flush() == 150
     assert len(list(ds.data_dir.rglob("*.png"))) == 150
 
 

@@ -1,8 +1,11 @@
 """One data set on disk: ``<name>_<width>x<height>/data/<category>/<id>.png`` plus its index.
 
-The folders are the truth (the ImageFolder layout other tools read); the index is a crash-safe
-cache of them. Every image is written with :func:`dicebox.durable.write_atomic` before the index
-commits it, so an acknowledged store is on disk, decodes and is indexed.
+The folders (the ImageFolder layout other tools read) and the index hold the images together.
+A store is acknowledged once its PNG bytes are committed to the index's ``pending`` table, one
+fsynced commit for every store that arrived meanwhile; :mod:`dicebox.store.materialiser` then
+writes the files in batches (temp file, rename, sync) when stores pause. Opening a data set, and
+every read that needs the files, first materialises what is pending, so an acknowledged store is
+never lost: not on a crash, not on a power cut.
 """
 
 from __future__ import annotations
@@ -14,22 +17,22 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from dicebox.camera.preprocess import Geometry, to_channels
-from dicebox.durable import TEMP_PREFIX, fsync_dir, write_atomic, write_text_atomic
+from dicebox.durable import TEMP_PREFIX, fsync_dir, write_text_atomic
 from dicebox.labelled import LabelledImages
 from dicebox.store.augment import augment
-from dicebox.store.errors import BatchTooLarge, Conflict, InvalidImage, NotFound
-from dicebox.store.group_commit import GroupCommit
+from dicebox.store.errors import BatchTooLarge, Conflict, InvalidImage, NotFound, StoreError
 from dicebox.store.images import DEFAULT_MAX_PIXELS, PreparedImage, prepare_image
 from dicebox.store.index import DatasetIndex, ImageRecord
+from dicebox.store.materialiser import Materialiser
 from dicebox.store.names import parse_dataset_id, validate_category
-from dicebox.store.temp_pool import TempFilePool
+from dicebox.store.store_pipeline import StorePipeline
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +41,16 @@ INFO_FILE = "dataset.json"
 CATEGORY_MAP_FILE = "category_map.json"
 # Temp files younger than this may belong to a write under way in another process.
 STALE_TEMP_SECONDS = 600
-_WRITERS = 4
+_READERS = 4
 
 
-@dataclass(frozen=True)
-class _PendingWrite:
-    """Images of one store whose files are durable and whose index entry is not yet committed."""
+@dataclass
+class _StoreJob:
+    """One store call: its images in, its answers out (filled in by the store thread)."""
 
-    images: list[tuple[PreparedImage, str]]
-    paths: list[tuple[Path, bytes]]
+    items: list[tuple[bytes | np.ndarray, str]]
+    images: list[tuple[PreparedImage, str]] = field(default_factory=list)
+    duplicates: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ class Dataset:
         self.data_dir = self.path / "data"
         self._write_lock = threading.Lock()
         self._known_categories: set[str] = set()
-        self._temp_pool = TempFilePool()
-        self._index_commit: GroupCommit[_PendingWrite] = GroupCommit(self._commit_writes)
+        self._new_categories = False
+        self._pipeline: StorePipeline[_StoreJob] = StorePipeline(self._process_stores)
         self._cache_lock = threading.Lock()
         self._pixels: dict[str, np.ndarray] = {}
         self._stack_key: tuple[str, ...] = ()
@@ -82,11 +86,16 @@ class Dataset:
             self.index = DatasetIndex(index_path)
             self.index.count()
         except Exception as exc:  # noqa: BLE001 - any damage to the cache means: rebuild it
-            log.warning("index of %s is unreadable (%s); rebuilding it from the folders", self.id, exc)
+            # Kept aside, not deleted: it may still hold pending images someone can recover.
+            aside = f"{index_path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            log.warning("index of %s is unreadable (%s); moved to %s, rebuilding it from the folders",
+                        self.id, exc, Path(aside).name)
             for suffix in ("", "-wal", "-shm"):
-                Path(f"{index_path}{suffix}").unlink(missing_ok=True)
+                if Path(f"{index_path}{suffix}").exists():
+                    os.replace(f"{index_path}{suffix}", f"{aside}{suffix}")
             self.index = DatasetIndex(index_path)
             fresh = True
+        self.materialiser = Materialiser(self.index, self.data_dir)
         self.reconcile(log_changes=not fresh)
 
     # Opening ----------------------------------------------------------------------------------
@@ -111,15 +120,22 @@ class Dataset:
         return cls(path, geometry, max_image_pixels)
 
     def close(self) -> None:
-        self._temp_pool.close()
+        """Finish the stores under way, write every pending image to its file, close the index."""
+        self._pipeline.close()
+        self.materialiser.close()
         self.index.close()
+
+    def flush(self) -> int:
+        """Write every acknowledged image to its file now (normally done when stores pause)."""
+        return self.materialiser.flush()
 
     # Consistency ------------------------------------------------------------------------------
     def reconcile(self, log_changes: bool = True) -> int:
         """Make the index match the folders (after a crash, a lost index, or another tool's edits).
 
-        Returns the number of index rows changed.
+        Pending images are written to files first. Returns the number of index rows changed.
         """
+        self.materialiser.flush()
         on_disk: dict[str, tuple[str, int, float]] = {}
         folders: list[str] = []
         now = time.time()
@@ -206,15 +222,19 @@ class Dataset:
                 db.execute("DELETE FROM categories WHERE name = ?", (name,))
             self._write_category_map()
 
-    def _ensure_category(self, name: str) -> None:
+    def _ensure_category(self, name: str, db=None) -> None:
+        """Create the folder and the index entry of a category (inside ``db``'s transaction if given)."""
         folder = self.data_dir / name
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             fsync_dir(self.data_dir)
-        with self.index.transaction() as db:
-            inserted = db.execute("INSERT OR IGNORE INTO categories (name) VALUES (?)", (name,)).rowcount
-        if inserted:
-            self._write_category_map()
+        if db is None:
+            with self.index.transaction() as own:
+                inserted = own.execute("INSERT OR IGNORE INTO categories (name) VALUES (?)", (name,)).rowcount
+            if inserted:
+                self._write_category_map()
+        elif db.execute("INSERT OR IGNORE INTO categories (name) VALUES (?)", (name,)).rowcount:
+            self._new_categories = True  # the map is written once the transaction commits
         self._known_categories.add(name)
 
     def _write_category_map(self) -> None:
@@ -235,7 +255,11 @@ class Dataset:
         return self.index.list(category, offset, limit)
 
     def image_path(self, image_id: str) -> Path:
+        """The PNG file of an image (written now if it is still pending)."""
         record = self.index.get(image_id) if _is_image_id(image_id) else None
+        if record is not None and self.index.is_pending(image_id):
+            self.materialiser.flush()
+            record = self.index.get(image_id)
         if record is None:
             raise NotFound(f"image {image_id!r} is not in data set {self.id!r}")
         return self.data_dir / record.category / f"{image_id}.png"
@@ -256,81 +280,99 @@ class Dataset:
     def store_many(self, items: list[tuple[bytes | np.ndarray, str]]) -> list[StoredImage]:
         """Store several images; all are validated first, so one bad image stores nothing.
 
-        Stores run concurrently (their fsyncs overlap); the index transaction decides conflicts.
+        Returns once the images are durable. Concurrent calls share one index commit and one
+        fsync, made by the store thread (:mod:`dicebox.store.store_pipeline`).
         """
-        prepared: list[tuple[PreparedImage, str]] = []
-        for position, (source, category) in enumerate(items):
+        for _source, category in items:
             validate_category(category)
-            try:
-                prepared.append((self.prepare(source), category))
-            except InvalidImage as exc:
-                raise type(exc)(f"image {position}: {exc}" if len(items) > 1 else str(exc)) from None
-        return self._commit(prepared)
+        job = _StoreJob(list(items))
+        self._pipeline.submit(job)
+        return [StoredImage(image.id, category, duplicate=image.id in job.duplicates)
+                for image, category in job.images]
 
-    def _commit(self, prepared: list[tuple[PreparedImage, str]]) -> list[StoredImage]:
-        wanted: dict[str, str] = {}
-        for image, category in prepared:
-            if wanted.setdefault(image.id, category) != category:
-                raise Conflict(f"the same image appears under {wanted[image.id]!r} and {category!r}")
-        existing = self.index.get_many(wanted)
-        _raise_on_conflict(wanted, {i: r.category for i, r in existing.items()})
-        to_write = {image.id: (image, category) for image, category in prepared if image.id not in existing}
-        for category in {category for _, category in to_write.values()}:
-            if category not in self._known_categories:
-                self._ensure_category(category)
-        paths = [(self.data_dir / category / f"{image.id}.png", image.png) for image, category in to_write.values()]
-        try:
-            self._write_files(paths)
-        except FileNotFoundError:
-            # Another process removed a category folder we believed in: recreate and retry once.
-            self._known_categories.clear()
-            for category in {category for _, category in to_write.values()}:
-                self._ensure_category(category)
-            self._write_files(paths)
-        if to_write:
-            self._index_commit.submit(_PendingWrite(list(to_write.values()), paths))
-        with self._cache_lock:
-            for image, _category in to_write.values():
-                self._pixels[image.id] = image.pixels
-        return [StoredImage(image.id, category, duplicate=image.id in existing) for image, category in prepared]
-
-    def _write_files(self, paths: list[tuple[Path, bytes]]) -> None:
-        """Write each file durably; the folders are fsynced by the group commit."""
-        if len(paths) > 1:
-            with ThreadPoolExecutor(_WRITERS) as pool:
-                list(pool.map(lambda job: write_atomic(job[0], job[1], sync_dir=False), paths))
-        else:
-            for path, png in paths:
-                write_atomic(path, png, sync_dir=False, temp=self._temp_pool.take(path.parent))
-
-    def _commit_writes(self, writes: list[_PendingWrite]) -> dict[int, BaseException]:
-        """One folder fsync per folder and one index transaction for several stores."""
-        for folder in {path.parent for write in writes for path, _ in write.paths}:
-            fsync_dir(folder)
+    def _process_stores(self, jobs: list[_StoreJob]) -> dict[int, BaseException]:
+        """On the store thread: validate, one index transaction, one fsync, for several stores."""
         errors: dict[int, BaseException] = {}
+        for position, job in enumerate(jobs):
+            try:
+                job.images = self._prepare_job(job.items)
+            except StoreError as exc:
+                errors[position] = exc
+        accepted = [(position, job) for position, job in enumerate(jobs) if position not in errors]
+        if not accepted:
+            return errors
         now = time.time()
+        fresh: list[tuple[PreparedImage, str]] = []
+        if self._store_one_fast(accepted, now):
+            fresh = accepted[0][1].images
+        else:
+            self._store_in_transaction(accepted, now, errors, fresh)
+        self.index.sync()  # the acknowledgement: every commit above is on disk
+        if fresh:
+            with self._cache_lock:
+                for image, _category in fresh:
+                    self._pixels[image.id] = image.pixels
+            self.materialiser.notify(len(fresh))
+        return errors
+
+    def _store_one_fast(self, accepted: list[tuple[int, _StoreJob]], now: float) -> bool:
+        """The common case, one new image into a known category: one statement, no transaction.
+
+        False when this case does not apply or the image is already there (the transaction
+        path then sorts out duplicate or conflict).
+        """
+        if len(accepted) != 1 or len(accepted[0][1].images) != 1:
+            return False
+        image, category = accepted[0][1].images[0]
+        if category not in self._known_categories:
+            return False
+        return self.index.add_pending_if_new(image.id, category, now, image.png)
+
+    def _store_in_transaction(
+        self, accepted: list[tuple[int, _StoreJob]], now: float,
+        errors: dict[int, BaseException], fresh: list[tuple[PreparedImage, str]],
+    ) -> None:
         with self.index.transaction() as db:
-            found = _categories_of(db, [image.id for write in writes for image, _ in write.images])
-            for position, write in enumerate(writes):
+            found = _categories_of(db, [image.id for _, job in accepted for image, _ in job.images])
+            for position, job in accepted:
+                stored = {image.id: found[image.id] for image, _ in job.images if image.id in found}
                 try:
-                    _raise_on_conflict({i.id: c for i, c in write.images if i.id in found},
-                                       {i.id: found[i.id] for i, _ in write.images if i.id in found})
-                except Conflict as exc:
+                    _raise_on_conflict({image.id: category for image, category in job.images}, stored)
+                    unique = {image.id: (image, category) for image, category in job.images}
+                    new = [(image, category) for image, category in unique.values() if image.id not in stored]
+                    for category in {category for _, category in new} - self._known_categories:
+                        self._ensure_category(category, db)
+                except StoreError as exc:
                     errors[position] = exc
                     continue
+                job.duplicates = set(stored)
                 db.executemany(
-                    "INSERT OR REPLACE INTO images (id, category, created, size) VALUES (?, ?, ?, ?)",
-                    [(image.id, category, now, len(image.png)) for image, category in write.images],
+                    "INSERT INTO pending (id, category, created, size, png) VALUES (?, ?, ?, ?, ?)",
+                    [(image.id, category, now, len(image.png), image.png) for image, category in new],
                 )
-                found.update({image.id: category for image, category in write.images})
-        for position in errors:
-            for path, _png in writes[position].paths:
-                path.unlink(missing_ok=True)
-        return errors
+                found.update({image.id: category for image, category in new})
+                fresh.extend(new)
+        if self._new_categories:
+            self._write_category_map()
+            self._new_categories = False
+
+    def _prepare_job(self, items: list[tuple[bytes | np.ndarray, str]]) -> list[tuple[PreparedImage, str]]:
+        prepared: list[tuple[PreparedImage, str]] = []
+        wanted: dict[str, str] = {}
+        for position, (source, category) in enumerate(items):
+            try:
+                image = self.prepare(source)
+            except InvalidImage as exc:
+                raise type(exc)(f"image {position}: {exc}" if len(items) > 1 else str(exc)) from None
+            if wanted.setdefault(image.id, category) != category:
+                raise Conflict(f"the same image appears under {wanted[image.id]!r} and {category!r}")
+            prepared.append((image, category))
+        return prepared
 
     def delete(self, ids: list[str]) -> int:
         """Delete images by id; unknown ids are an error and nothing is deleted."""
         with self._write_lock:
+            self.materialiser.flush()
             records = self._records(ids)
             for record in records:
                 (self.data_dir / record.category / f"{record.id}.png").unlink(missing_ok=True)
@@ -338,6 +380,8 @@ class Dataset:
                 fsync_dir(self.data_dir / folder)
             with self.index.transaction() as db:
                 db.executemany("DELETE FROM images WHERE id = ?", [(r.id,) for r in records])
+                db.executemany("DELETE FROM pending WHERE id = ?", [(r.id,) for r in records])
+            self.index.sync()
             with self._cache_lock:
                 for record in records:
                     self._pixels.pop(record.id, None)
@@ -347,6 +391,7 @@ class Dataset:
         """Move images to another category; unknown ids are an error and nothing moves."""
         validate_category(category)
         with self._write_lock:
+            self.materialiser.flush()
             records = [r for r in self._records(ids) if r.category != category]
             self._ensure_category(category)
             target = self.data_dir / category
@@ -355,7 +400,10 @@ class Dataset:
             for folder in {record.category for record in records} | {category}:
                 fsync_dir(self.data_dir / folder)
             with self.index.transaction() as db:
-                db.executemany("UPDATE images SET category = ? WHERE id = ?", [(category, r.id) for r in records])
+                moves = [(category, r.id) for r in records]
+                db.executemany("UPDATE images SET category = ? WHERE id = ?", moves)
+                db.executemany("UPDATE pending SET category = ? WHERE id = ?", moves)
+            self.index.sync()
             return len(records)
 
     def _records(self, ids: list[str]) -> list[ImageRecord]:
@@ -412,9 +460,13 @@ class Dataset:
             return rows, stack
 
     def _load_pixels(self, rows: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+        pending: dict[str, bytes] = {}
+
         def load(row: tuple[str, str]) -> tuple[str, np.ndarray | None]:
             image_id, category = row
             raw = cv2.imread(str(self.data_dir / category / f"{image_id}.png"), cv2.IMREAD_UNCHANGED)
+            if raw is None and image_id in pending:  # acknowledged by another process, file not yet written
+                raw = cv2.imdecode(np.frombuffer(pending[image_id], np.uint8), cv2.IMREAD_UNCHANGED)
             if raw is None:
                 return image_id, None
             if raw.ndim == 2:
@@ -426,7 +478,8 @@ class Dataset:
 
         if not rows:
             return {}
-        with ThreadPoolExecutor(_WRITERS) as pool:
+        pending.update(self.index.pending_png([image_id for image_id, _ in rows]))
+        with ThreadPoolExecutor(_READERS) as pool:
             return {i: pixels for i, pixels in pool.map(load, rows) if pixels is not None}
 
 
@@ -435,7 +488,7 @@ def _categories_of(db, ids: list[str]) -> dict[str, str]:
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        found.update(db.execute(f"SELECT id, category FROM images WHERE id IN ({marks})", chunk).fetchall())
+        found.update(db.execute(f"SELECT id, category FROM all_images WHERE id IN ({marks})", chunk).fetchall())
     return found
 
 

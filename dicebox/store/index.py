@@ -1,14 +1,23 @@
 """The index of one data set: which image is in which category, without rescanning folders.
 
 SQLite in WAL mode: several processes (service replicas on one shared folder) read and write it at
-once. It is only a cache of the folders: the image files are made durable before the index
-commits, and opening a data set reconciles the index with them. So the index may use
-``synchronous=NORMAL`` (a commit survives a process crash; a power cut may lose the last commits,
-which reconciliation restores from the files) and an acknowledged image is never lost.
+once. Two tables hold images:
+
+- ``images``: images whose PNG file is durable in the folders. For these the index is a cache of
+  the folders, rebuilt from them if lost;
+- ``pending``: acknowledged images whose PNG bytes are kept here until
+  :mod:`dicebox.store.materialiser` has written and synced their files (moments, normally).
+
+A pending row is the only durable copy of its image, so a store is acknowledged only after
+:meth:`DatasetIndex.sync` has fsynced the write-ahead log holding its commit. Commits themselves
+run with ``synchronous=NORMAL`` and the fsync comes after, outside the write lock: one fsync then
+covers every commit that finished before it started, and the next commit need not wait for it.
+Reads see both tables as one (``all_images``).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -25,6 +34,17 @@ CREATE TABLE IF NOT EXISTS images (
 );
 CREATE INDEX IF NOT EXISTS images_by_category ON images(category, created);
 CREATE TABLE IF NOT EXISTS categories (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS pending (
+    id TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    created REAL NOT NULL,
+    size INTEGER NOT NULL,
+    png BLOB NOT NULL
+);
+CREATE VIEW IF NOT EXISTS all_images AS
+    SELECT id, category, created, size FROM images
+    UNION ALL
+    SELECT id, category, created, size FROM pending WHERE id NOT IN (SELECT id FROM images);
 """
 
 
@@ -46,6 +66,7 @@ class DatasetIndex:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._wal_fd: int | None = None
         self._db().executescript(SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
@@ -64,8 +85,27 @@ class DatasetIndex:
         """``with index.transaction() as db:`` — BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
         return _Transaction(self._db())
 
+    def sync(self) -> None:
+        """Make every commit finished so far durable: fsync the write-ahead log.
+
+        Sound with ``synchronous=NORMAL``: a commit's frames are in the log when COMMIT returns,
+        and a checkpoint syncs the log before copying it and the database after.
+        """
+        with self._lock:
+            if self._wal_fd is None:
+                try:
+                    # Kept open: the log is not removed while this index holds connections.
+                    self._wal_fd = os.open(f"{self.path}-wal", os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+                except FileNotFoundError:
+                    return  # no log yet: every commit is in the database file
+            fd = self._wal_fd
+        getattr(os, "fdatasync", os.fsync)(fd)
+
     def close(self) -> None:
         with self._lock:
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
             for db in self._connections:
                 db.close()
             self._connections.clear()
@@ -78,16 +118,16 @@ class DatasetIndex:
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(self.categories(), 0)
-        for name, n in self._db().execute("SELECT category, COUNT(*) FROM images GROUP BY category"):
+        for name, n in self._db().execute("SELECT category, COUNT(*) FROM all_images GROUP BY category"):
             counts[name] = n
         return counts
 
     def count(self) -> int:
-        return self._db().execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        return self._db().execute("SELECT COUNT(*) FROM all_images").fetchone()[0]
 
     def get(self, image_id: str) -> ImageRecord | None:
         row = self._db().execute(
-            "SELECT id, category, created, size FROM images WHERE id = ?", (image_id,)
+            "SELECT id, category, created, size FROM all_images WHERE id = ?", (image_id,)
         ).fetchone()
         return ImageRecord(*row) if row else None
 
@@ -98,7 +138,7 @@ class DatasetIndex:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self._db().execute(
-                f"SELECT id, category, created, size FROM images WHERE id IN ({marks})", chunk
+                f"SELECT id, category, created, size FROM all_images WHERE id IN ({marks})", chunk
             ):
                 found[row[0]] = ImageRecord(*row)
         return found
@@ -106,12 +146,12 @@ class DatasetIndex:
     def list(self, category: str | None = None, offset: int = 0, limit: int = 100) -> list[ImageRecord]:
         if category is None:
             rows = self._db().execute(
-                "SELECT id, category, created, size FROM images ORDER BY created, id LIMIT ? OFFSET ?",
+                "SELECT id, category, created, size FROM all_images ORDER BY created, id LIMIT ? OFFSET ?",
                 (limit, offset),
             )
         else:
             rows = self._db().execute(
-                "SELECT id, category, created, size FROM images WHERE category = ? "
+                "SELECT id, category, created, size FROM all_images WHERE category = ? "
                 "ORDER BY created, id LIMIT ? OFFSET ?",
                 (category, limit, offset),
             )
@@ -119,7 +159,60 @@ class DatasetIndex:
 
     def labelled_ids(self) -> list[tuple[str, str]]:
         """Every (id, category), ordered by id: the content of the data set."""
-        return self._db().execute("SELECT id, category FROM images ORDER BY id").fetchall()
+        return self._db().execute("SELECT id, category FROM all_images ORDER BY id").fetchall()
+
+    # Pending images (acknowledged, file not yet written) ---------------------------------------
+    def add_pending_if_new(self, image_id: str, category: str, created: float, png: bytes) -> bool:
+        """Add one pending image in a single statement (no explicit transaction); False if the
+        id is already stored or pending, in any category."""
+        return self._db().execute(
+            "INSERT INTO pending (id, category, created, size, png) SELECT ?, ?, ?, ?, ? "
+            "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?) ON CONFLICT (id) DO NOTHING",
+            (image_id, category, created, len(png), png, image_id),
+        ).rowcount == 1
+
+    def is_pending(self, image_id: str) -> bool:
+        return self._db().execute("SELECT 1 FROM pending WHERE id = ?", (image_id,)).fetchone() is not None
+
+    def pending_count(self) -> int:
+        return self._db().execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+
+    def pending(self, limit: int) -> list[tuple[str, str, bytes]]:
+        """Up to ``limit`` pending ``(id, category, png)``, oldest first."""
+        return self._db().execute(
+            "SELECT id, category, png FROM pending ORDER BY created, id LIMIT ?", (limit,)
+        ).fetchall()
+
+    def pending_png(self, ids: list[str]) -> dict[str, bytes]:
+        """The PNG bytes of those ``ids`` that are still pending."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db().execute(f"SELECT id, png FROM pending WHERE id IN ({marks})", chunk))
+        return found
+
+    def settle_pending(self, written: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Move pending rows whose files were written (and synced) to ``images``.
+
+        Returns the ``(id, category)`` files that must not stay: the image was deleted or
+        relabelled while its file was being written.
+        """
+        stale: set[tuple[str, str]] = set()
+        with self.transaction() as db:
+            for image_id, category in written:
+                moved = db.execute(
+                    "INSERT OR REPLACE INTO images (id, category, created, size) "
+                    "SELECT id, category, created, size FROM pending WHERE id = ? AND category = ?",
+                    (image_id, category),
+                ).rowcount
+                if moved:
+                    db.execute("DELETE FROM pending WHERE id = ?", (image_id,))
+                    continue
+                row = db.execute("SELECT category FROM images WHERE id = ?", (image_id,)).fetchone()
+                if row is None or row[0] != category:
+                    stale.add((image_id, category))  # else another process moved it first
+        return stale
 
 
 class _Transaction:

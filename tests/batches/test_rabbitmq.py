@@ -171,7 +171,7 @@ def test_orders_pending_across_a_broker_restart_complete(service, broker):
         subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=60)
         statuses = [client.order_status(order_id) for order_id in orders]
         assert sum(s["shards_done"] for s in statuses) < 8, "orders were pending when the broker stopped"
-        assert all(s["state"] == "filling" for s in statuses)
+        assert all(s["state"] == "filling" for s in statuses), statuses
         assert client.health(), "the service keeps answering while the broker is away"
         time.sleep(1)
     finally:
