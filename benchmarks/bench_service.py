@@ -1,8 +1,15 @@
 """Sensory service throughput over localhost, 60x50 grayscale PNGs (issue: foundation).
 
 Prints: single-image store requests/s against an empty endpoint on the same server stack (same
-auth, same waitress, same client), the many-images store in images/s, and a 10,000-image
-training batch through the native binary route against the compatible JSON route.
+auth, same waitress, same client), measured twice:
+
+- in one process, with ``requests`` clients on threads beside the service (as before);
+- with the service in a process of its own, as deployed, driven by a lean raw-socket load
+  generator (``http_load.py``) that leaves the service as the bottleneck, with the service's
+  CPU time per request;
+
+then the many-images store in images/s, and a 10,000-image training batch through the native
+binary route against the compatible JSON route.
 
     python benchmarks/bench_service.py [--requests 2000] [--clients 4]
 """
@@ -11,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,6 +34,9 @@ from dicebox.client import SensoryClient
 from dicebox.config import load_config
 from dicebox.service import create_app
 from dicebox.service.server import ServiceServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_load  # noqa: E402 - a sibling script, not a package
 
 KEY = "bench-key"
 HEADERS = {"API-ACCESS-KEY": KEY, "API-VERSION": "0.3.0"}
@@ -67,17 +80,69 @@ def hammer(url: str, bodies: list | None, requests_total: int, clients: int, met
     return per_client * clients / (time.perf_counter() - start)
 
 
+def bench_app(home: str):
+    """The service as ``dicebox serve`` builds it, plus an empty route on the same stack."""
+    config = load_config(env={"DICEBOX_HOME": home, "DICEBOX_API_ACCESS_KEY": KEY})
+    app = create_app(config)
+    app.add_url_rule("/api/bench/empty", "empty", lambda: jsonify({}), methods=["GET", "POST"])
+    return app
+
+
+def serve(home: str) -> None:
+    """The service process of the separate-process measurement."""
+    server = ServiceServer(bench_app(home), "127.0.0.1", 0, threads=8)
+    print(server.port, flush=True)
+    server.serve_forever()
+
+
+def separate_process(store_bodies: list[dict], empty_bodies: list[dict], clients: int) -> None:
+    with tempfile.TemporaryDirectory() as home:
+        service = subprocess.Popen([sys.executable, __file__, "--serve", home], stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(service.stdout.readline())
+
+            def cpu_seconds() -> float:
+                fields = open(f"/proc/{service.pid}/stat").read().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+            def run(path: str, bodies: list[dict]) -> tuple[float, float]:
+                requests_ = [http_load.build_post(path, b, HEADERS, "127.0.0.1") for b in bodies]
+                before = cpu_seconds()
+                rate = http_load.hammer("127.0.0.1", port, requests_, clients)
+                return rate, (cpu_seconds() - before) / len(bodies) * 1e6
+
+            run("/api/bench/empty", empty_bodies[:300])  # warm up
+            empty, empty_cpu = run("/api/bench/empty", empty_bodies)
+            single, single_cpu = run("/api/sensory/store", store_bodies)
+            print(f"  service in its own process, lean load generator ({clients} connections):")
+            print(f"  empty endpoint:                         {empty:8.0f} requests/s  ({empty_cpu:.0f} us service CPU each)")
+            print(f"  single-image store, durable:            {single:8.0f} requests/s  ({single_cpu:.0f} us service CPU each)  "
+                  f"ratio {single / empty:.2f} (goal >= 0.80)")
+        finally:
+            service.terminate()
+            service.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--serve", metavar="HOME", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
 
+    if sys.platform.startswith("linux"):
+        images = pngs(args.requests, seed=2)
+        separate_process(
+            [{"name": "dice", "width": 60, "height": 50, "category": str(i % 6), "data": d} for i, d in enumerate(images)],
+            [{"name": "dice", "width": 60, "height": 50, "category": "0", "data": d} for d in images],
+            args.clients,
+        )
     with tempfile.TemporaryDirectory() as home:
-        config = load_config(env={"DICEBOX_HOME": home, "DICEBOX_API_ACCESS_KEY": KEY})
-        app = create_app(config)
-        app.add_url_rule("/api/bench/empty", "empty", lambda: jsonify({}), methods=["GET", "POST"])
+        app = bench_app(home)
         server = ServiceServer(app, "127.0.0.1", 0, threads=8).start()
         url = server.url
         try:
@@ -89,8 +154,9 @@ def main() -> None:
             hammer(f"{url}/api/bench/empty", empty_bodies[:200], 200, args.clients)  # warm up
             empty = hammer(f"{url}/api/bench/empty", empty_bodies, args.requests, args.clients)
             single = hammer(f"{url}/api/sensory/store", store_bodies, args.requests, args.clients)
-            print(f"empty endpoint (same body, auth, server): {empty:8.0f} requests/s")
-            print(f"single-image store, durable:              {single:8.0f} requests/s  "
+            print(f"  service and requests clients in one process ({args.clients} threads):")
+            print(f"  empty endpoint (same body, auth, server): {empty:8.0f} requests/s")
+            print(f"  single-image store, durable:              {single:8.0f} requests/s  "
                   f"ratio {single / empty:.2f} (goal >= 0.80)")
 
             client = SensoryClient(url, KEY, timeout=120)
