@@ -185,6 +185,7 @@ def main() -> None:
                   f"native is {compat_s / native_s:.0f}x faster (goal >= 50x)")
         finally:
             server.close()
+            app.extensions["dicebox"].store.close()  # finish writing files before the folder goes
 
 
 if __name__ == "__main__":

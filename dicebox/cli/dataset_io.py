@@ -99,6 +99,7 @@ def run_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     category_map = json.dumps({"category_map": dataset.category_map()}, indent=2, ensure_ascii=False)
     records = [r for c in dataset.categories() for r in dataset.list_images(c, 0, 10**9)]
+    dataset.flush()  # images a running service acknowledged since we opened: their files too
     prefix = f"{dataset.id}/"
     if out.suffix.lower() == ".zip":
         tmp = out.with_name(f".{out.name}.partial")
