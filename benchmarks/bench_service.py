@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import logging
 import os
 import subprocess
 import sys
@@ -89,7 +90,8 @@ def bench_app(home: str):
 
 
 def serve(home: str) -> None:
-    """The service process of the separate-process measurement."""
+    """The service process of the separate-process measurement (quiet, as ``dicebox serve`` is)."""
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     server = ServiceServer(bench_app(home), "127.0.0.1", 0, threads=8)
     print(server.port, flush=True)
     server.serve_forever()
