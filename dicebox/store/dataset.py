@@ -312,7 +312,7 @@ class Dataset:
             with self._cache_lock:
                 for image, _category in fresh:
                     self._pixels[image.id] = image.pixels
-            self.materialiser.notify(len(fresh))
+            self.materialiser.notify(len(fresh), sum(len(image.png) for image, _ in fresh))
         return errors
 
     def _store_one_fast(self, accepted: list[tuple[int, _StoreJob]], now: float) -> bool:

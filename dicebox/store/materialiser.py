@@ -6,8 +6,8 @@ request path creates no file. This module turns pending rows into files of the I
 layout in batches: write each file (temp name, rename), make them durable together, then move
 the rows from ``pending`` to ``images`` in one transaction. Only then are the bytes dropped.
 
-Batches run when stores pause (``idle_seconds``), when the backlog grows past ``backlog``
-images, or on demand (:meth:`Materialiser.flush`: reads of files, mutations, close, open).
+Batches run when stores pause (``idle_seconds``), when the PNG bytes waiting grow past
+``backlog_bytes`` (a bound on how much the index holds, whatever the image size), or on demand (:meth:`Materialiser.flush`: reads of files, mutations, close, open).
 Any process may materialise any pending row (a crashed replica's rows are finished by the next
 one); writing a file is idempotent because image ids are content hashes.
 """
@@ -29,7 +29,7 @@ from dicebox.store.index import DatasetIndex
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 0.1
-BACKLOG = 4096
+BACKLOG_BYTES = 64 * 1024 * 1024
 CHUNK = 512
 
 
@@ -42,31 +42,34 @@ class Materialiser:
         data_dir: Path,
         *,
         idle_seconds: float = IDLE_SECONDS,
-        backlog: int = BACKLOG,
+        backlog_bytes: int = BACKLOG_BYTES,
         chunk: int = CHUNK,
     ) -> None:
         self.index = index
         self.data_dir = Path(data_dir)
         self.idle_seconds = idle_seconds
-        self.backlog = backlog
+        self.backlog_bytes = backlog_bytes
         self.chunk = chunk
         self._run_lock = threading.Lock()  # one batch at a time in this process
         self._state = threading.Condition()
         self._waiting = 0  # images acknowledged here and not yet materialised by this process
+        self._waiting_bytes = 0
         self._last_store = 0.0
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def notify(self, count: int) -> None:
-        """``count`` images were just acknowledged: materialise them when stores pause."""
+    def notify(self, count: int, size: int) -> None:
+        """``count`` images of ``size`` PNG bytes in all were just acknowledged: materialise
+        them when stores pause."""
         with self._state:
             idle = self._waiting == 0
             self._waiting += count
+            self._waiting_bytes += size
             self._last_store = time.monotonic()
             if self._thread is None and not self._stopping:
                 self._thread = threading.Thread(target=self._run, name="dicebox-materialiser", daemon=True)
                 self._thread.start()
-            if idle or self._waiting >= self.backlog:
+            if idle or self._waiting_bytes >= self.backlog_bytes:
                 # Otherwise the thread is already timing a pause: waking it per store would cost
                 # a thread switch on every request.
                 self._state.notify()
@@ -100,10 +103,10 @@ class Materialiser:
                 # Stores are cheapest while nothing else competes with them: wait for a pause,
                 # unless the backlog has grown too long.
                 quiet = self._last_store + self.idle_seconds - time.monotonic()
-                if quiet > 0 and self._waiting < self.backlog:
+                if quiet > 0 and self._waiting_bytes < self.backlog_bytes:
                     self._state.wait(quiet)
                     continue
-                self._waiting = 0
+                self._waiting = self._waiting_bytes = 0
             try:
                 while self._batch(self.chunk) == self.chunk and not self._stopping:
                     pass
