@@ -6,7 +6,10 @@ readers see, what a crash leaves, and what deletes and relabels do to images not
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -151,3 +154,35 @@ def test_the_index_syncs_its_log(tmp_path):
     assert not index.add_pending_if_new("a" * 32, "2", 0.0, b"png")
     index.sync()
     index.close()
+
+
+def test_opening_while_another_process_writes_files(tmp_path):
+    root = tmp_path / "datasets"
+    DatasetStore(root).dataset("dice_60x50").close()
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(root)], cwd=Path(__file__).parent)
+    try:
+        opened = 0
+        while writer.poll() is None or opened < 3:
+            reader = DatasetStore(root)
+            reader.dataset("dice_60x50")  # reconciles while the writer's temp files come and go
+            reader.close()
+            opened += 1
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        writer.wait()
+    assert writer.returncode == 0
+    assert DatasetStore(root).dataset("dice_60x50").count() == 1000
+
+
+# Stores 1,000 images, writing each file at once (no pause), then exits.
+_WRITER = """
+import sys
+from helpers import make_png
+from dicebox.store import DatasetStore
+dataset = DatasetStore(sys.argv[1]).dataset("dice_60x50")
+dataset.materialiser.idle_seconds = 0.0
+for i in range(1000):
+    dataset.store(make_png(i), str(i % 3))
+dataset.close()
+"""

@@ -149,13 +149,16 @@ class Dataset:
                 continue
             folders.append(entry.name)
             for item in os.scandir(entry.path):
-                if item.name.startswith(TEMP_PREFIX):
-                    if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
-                        Path(item.path).unlink(missing_ok=True)
-                    continue
-                if item.name.endswith(".png") and item.is_file():
-                    stat = item.stat()
-                    on_disk[item.name[: -len(".png")]] = (entry.name, stat.st_size, stat.st_mtime)
+                try:
+                    if item.name.startswith(TEMP_PREFIX):
+                        if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
+                            Path(item.path).unlink(missing_ok=True)
+                        continue
+                    if item.name.endswith(".png") and item.is_file():
+                        stat = item.stat()
+                        on_disk[item.name[: -len(".png")]] = (entry.name, stat.st_size, stat.st_mtime)
+                except FileNotFoundError:
+                    continue  # renamed or removed by another process while we looked
         changed = 0
         with self.index.transaction() as db:
             indexed = dict(db.execute("SELECT id, category FROM images").fetchall())
