@@ -73,7 +73,6 @@ class Dataset:
         self.data_dir = self.path / "data"
         self._write_lock = threading.Lock()
         self._known_categories: set[str] = set()
-        self._new_categories = False
         self._pipeline: StorePipeline[_StoreJob] = StorePipeline(self._process_stores)
         self._cache_lock = threading.Lock()
         self._pixels: dict[str, np.ndarray] = {}
@@ -225,20 +224,21 @@ class Dataset:
                 db.execute("DELETE FROM categories WHERE name = ?", (name,))
             self._write_category_map()
 
-    def _ensure_category(self, name: str, db=None) -> None:
-        """Create the folder and the index entry of a category (inside ``db``'s transaction if given)."""
+    def _ensure_category(self, name: str) -> None:
+        """Create a category's folder and index entry, in a transaction of its own."""
+        with self.index.transaction() as db:
+            added = self._add_category(name, db)
+        if added:
+            self._write_category_map()
+        self._known_categories.add(name)
+
+    def _add_category(self, name: str, db) -> bool:
+        """The folder now, the index entry in ``db``'s transaction; True if the entry is new."""
         folder = self.data_dir / name
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             fsync_dir(self.data_dir)
-        if db is None:
-            with self.index.transaction() as own:
-                inserted = own.execute("INSERT OR IGNORE INTO categories (name) VALUES (?)", (name,)).rowcount
-            if inserted:
-                self._write_category_map()
-        elif db.execute("INSERT OR IGNORE INTO categories (name) VALUES (?)", (name,)).rowcount:
-            self._new_categories = True  # the map is written once the transaction commits
-        self._known_categories.add(name)
+        return db.execute("INSERT OR IGNORE INTO categories (name) VALUES (?)", (name,)).rowcount > 0
 
     def _write_category_map(self) -> None:
         text = json.dumps({"category_map": self.category_map()}, indent=2, ensure_ascii=False)
@@ -259,10 +259,9 @@ class Dataset:
 
     def image_path(self, image_id: str) -> Path:
         """The PNG file of an image (written now if it is still pending)."""
-        record = self.index.get(image_id) if _is_image_id(image_id) else None
-        if record is not None and self.index.is_pending(image_id):
+        if _is_image_id(image_id) and self.index.is_pending(image_id):
             self.materialiser.flush()
-            record = self.index.get(image_id)
+        record = self.index.get(image_id) if _is_image_id(image_id) else None
         if record is None:
             raise NotFound(f"image {image_id!r} is not in data set {self.id!r}")
         return self.data_dir / record.category / f"{image_id}.png"
@@ -305,11 +304,10 @@ class Dataset:
         if not accepted:
             return errors
         now = time.time()
-        fresh: list[tuple[PreparedImage, str]] = []
         if self._store_one_fast(accepted, now):
             fresh = accepted[0][1].images
         else:
-            self._store_in_transaction(accepted, now, errors, fresh)
+            fresh = self._store_in_transaction(accepted, now, errors)
         self.index.sync()  # the acknowledgement: every commit above is on disk
         if fresh:
             with self._cache_lock:
@@ -332,9 +330,13 @@ class Dataset:
         return self.index.add_pending_if_new(image.id, category, now, image.png)
 
     def _store_in_transaction(
-        self, accepted: list[tuple[int, _StoreJob]], now: float,
-        errors: dict[int, BaseException], fresh: list[tuple[PreparedImage, str]],
-    ) -> None:
+        self, accepted: list[tuple[int, _StoreJob]], now: float, errors: dict[int, BaseException]
+    ) -> list[tuple[PreparedImage, str]]:
+        """Stores that need a transaction: several images, a new category, a duplicate or a
+        conflict. Records refused jobs in ``errors``; returns the images newly stored."""
+        fresh: list[tuple[PreparedImage, str]] = []
+        categories: set[str] = set()
+        map_changed = False
         with self.index.transaction() as db:
             found = _categories_of(db, [image.id for _, job in accepted for image, _ in job.images])
             for position, job in accepted:
@@ -343,8 +345,9 @@ class Dataset:
                     _raise_on_conflict({image.id: category for image, category in job.images}, stored)
                     unique = {image.id: (image, category) for image, category in job.images}
                     new = [(image, category) for image, category in unique.values() if image.id not in stored]
-                    for category in {category for _, category in new} - self._known_categories:
-                        self._ensure_category(category, db)
+                    for category in {category for _, category in new} - self._known_categories - categories:
+                        map_changed |= self._add_category(category, db)
+                        categories.add(category)
                 except StoreError as exc:
                     errors[position] = exc
                     continue
@@ -355,9 +358,10 @@ class Dataset:
                 )
                 found.update({image.id: category for image, category in new})
                 fresh.extend(new)
-        if self._new_categories:
+        self._known_categories |= categories  # only once the transaction has committed
+        if map_changed:
             self._write_category_map()
-            self._new_categories = False
+        return fresh
 
     def _prepare_job(self, items: list[tuple[bytes | np.ndarray, str]]) -> list[tuple[PreparedImage, str]]:
         prepared: list[tuple[PreparedImage, str]] = []
@@ -463,27 +467,33 @@ class Dataset:
             return rows, stack
 
     def _load_pixels(self, rows: list[tuple[str, str]]) -> dict[str, np.ndarray]:
-        pending: dict[str, bytes] = {}
-
         def load(row: tuple[str, str]) -> tuple[str, np.ndarray | None]:
             image_id, category = row
-            raw = cv2.imread(str(self.data_dir / category / f"{image_id}.png"), cv2.IMREAD_UNCHANGED)
-            if raw is None and image_id in pending:  # acknowledged by another process, file not yet written
-                raw = cv2.imdecode(np.frombuffer(pending[image_id], np.uint8), cv2.IMREAD_UNCHANGED)
-            if raw is None:
-                return image_id, None
-            if raw.ndim == 2:
-                raw = raw[:, :, None]
-            if raw.shape[:2] != self.geometry.shape[:2]:
-                log.warning("image %s has size %s, not the data set's; skipped", image_id, raw.shape)
-                return image_id, None
-            return image_id, to_channels(raw, self.geometry.channels)
+            return image_id, self._usable(image_id, cv2.imread(str(self.data_dir / category / f"{image_id}.png"),
+                                                                cv2.IMREAD_UNCHANGED))
 
         if not rows:
             return {}
-        pending.update(self.index.pending_png([image_id for image_id, _ in rows]))
         with ThreadPoolExecutor(_READERS) as pool:
-            return {i: pixels for i, pixels in pool.map(load, rows) if pixels is not None}
+            loaded = {i: pixels for i, pixels in pool.map(load, rows) if pixels is not None}
+        # Acknowledged (by another process, say) and not yet written to a file: read from the index.
+        unread = [image_id for image_id, _ in rows if image_id not in loaded]
+        for image_id, png in self.index.pending_png(unread).items():
+            pixels = self._usable(image_id, cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED))
+            if pixels is not None:
+                loaded[image_id] = pixels
+        return loaded
+
+    def _usable(self, image_id: str, raw: np.ndarray | None) -> np.ndarray | None:
+        """Decoded pixels at the data set's geometry and channels, or None."""
+        if raw is None:
+            return None
+        if raw.ndim == 2:
+            raw = raw[:, :, None]
+        if raw.shape[:2] != self.geometry.shape[:2]:
+            log.warning("image %s has size %s, not the data set's; skipped", image_id, raw.shape)
+            return None
+        return to_channels(raw, self.geometry.channels)
 
 
 def _categories_of(db, ids: list[str]) -> dict[str, str]:

@@ -122,11 +122,11 @@ class Materialiser:
             rows = self.index.pending(limit)
             if not rows:
                 return 0
+            for category in {category for _, category, _ in rows}:
+                (self.data_dir / category).mkdir(exist_ok=True)
             written: list[tuple[str, str, Path]] = []
             for image_id, category, png in rows:
-                folder = self.data_dir / category
-                path = folder / f"{image_id}.png"
-                folder.mkdir(exist_ok=True)
+                path = self.data_dir / category / f"{image_id}.png"
                 write_atomic(path, png, sync=False, sync_dir=False)
                 written.append((image_id, category, path))
             sync_files([path for _, _, path in written])
