@@ -1,14 +1,24 @@
 """Connecting to RabbitMQ: parameters that fail fast, and URLs safe to print.
 
-Shared by the batch-order backend and the evolution workers; pika is imported only in modules
+Shared by the batch-order backend and the evolution workers (which also share the consume loop,
+:func:`consume_until_stopped`); pika is imported only in modules
 whose names say ``rabbit``.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPError
+
+from dicebox.backoff import Backoff
+
+log = logging.getLogger(__name__)
 
 PERSISTENT = 2  # AMQP delivery mode: written to disk by the broker
 
@@ -45,3 +55,46 @@ def redacted(url: str) -> str:
     except ValueError:
         port = ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def consume_until_stopped(
+    url: str,
+    params: pika.URLParameters,
+    stop: threading.Event,
+    backoff: Backoff,
+    subscribe: Callable[[pika.BlockingConnection], BlockingChannel],
+    *,
+    on_first_connect: Callable[[], None] | None = None,
+    before_close: Callable[[pika.BlockingConnection, BlockingChannel], None] | None = None,
+) -> None:
+    """Connect, ``subscribe``, and serve deliveries until ``stop`` is set; when the broker goes
+    away, reconnect with ``backoff``.
+
+    ``before_close`` runs on a clean stop (to let a delivery under way finish). Deliveries not
+    acknowledged when a connection closes go back to their queue, for another consumer.
+    """
+    connected_once = False
+    while not stop.is_set():
+        connection = None
+        try:
+            connection = pika.BlockingConnection(params)
+            channel = subscribe(connection)
+            backoff.reset()
+            if not connected_once and on_first_connect is not None:
+                on_first_connect()
+            connected_once = True
+            while not stop.is_set():
+                connection.process_data_events(time_limit=0.5)
+            if before_close is not None:
+                before_close(connection, channel)
+        except (AMQPError, OSError) as exc:
+            delay = backoff.next()
+            log.warning("broker at %s unavailable (%s: %s); reconnecting in %.1f s",
+                        redacted(url), type(exc).__name__, exc, delay)
+            stop.wait(delay)
+        finally:
+            if connection is not None and connection.is_open:
+                try:
+                    connection.close()
+                except AMQPError:
+                    pass

@@ -25,6 +25,7 @@ from dicebox.batches.fill import fill_shard
 from dicebox.batches.orders import InvalidOrder, ShardOrder
 from dicebox.batches.rabbit_topology import PERSISTENT, RabbitTopology, connection_parameters, redacted
 from dicebox.batches.shards import decode_order, encode_failure, encode_result
+from dicebox.rabbit_connection import consume_until_stopped
 from dicebox.store import DatasetStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -63,32 +64,10 @@ class BatchProcessor:
 
     def run(self) -> None:
         """Serve shard orders until :meth:`stop`."""
-        announced = False
+        ready = functools.partial(self.on_ready, self.topology.task_queue) if self.on_ready else None
         try:
-            while not self._stop.is_set():
-                connection = None
-                try:
-                    connection = pika.BlockingConnection(self._params)
-                    channel = self._subscribe(connection)
-                    self._backoff.reset()
-                    if not announced and self.on_ready is not None:
-                        self.on_ready(self.topology.task_queue)
-                    announced = True
-                    log.info("waiting for orders on %s at %s", self.topology.task_queue, redacted(self.url))
-                    while not self._stop.is_set():
-                        connection.process_data_events(time_limit=0.5)
-                    self._drain(connection, channel)
-                except (AMQPError, OSError) as exc:
-                    delay = self._backoff.next()
-                    log.warning("broker at %s unavailable (%s: %s); reconnecting in %.1f s",
-                                redacted(self.url), type(exc).__name__, exc, delay)
-                    self._stop.wait(delay)
-                finally:
-                    if connection is not None and connection.is_open:
-                        try:
-                            connection.close()
-                        except AMQPError:
-                            pass
+            consume_until_stopped(self.url, self._params, self._stop, self._backoff, self._subscribe,
+                                  on_first_connect=ready, before_close=self._drain)
         finally:
             self._workers.shutdown(wait=True, cancel_futures=True)
 
@@ -99,6 +78,7 @@ class BatchProcessor:
         self.topology.declare_tasks(channel)
         self._consumer_tag = channel.basic_consume(self.topology.task_queue,
                                                    functools.partial(self._on_order, connection))
+        log.info("waiting for orders on %s at %s", self.topology.task_queue, redacted(self.url))
         return channel
 
     def _drain(self, connection: pika.BlockingConnection, channel: BlockingChannel, grace: float = 10.0) -> None:

@@ -23,8 +23,9 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from dicebox.evolution.fitness import FakeFitnessRefused, evaluate_order, fitness_for
 from dicebox.evolution.orders import InvalidMessage, OrderResult, TrainingOrder
-from dicebox.evolution.rabbit_queues import ORDERS_QUEUE, PERSISTENT, Backoff, declare_orders, parameters, redacted
+from dicebox.evolution.rabbit_queues import ORDERS_QUEUE, PERSISTENT, Backoff, declare_orders, parameters
 from dicebox.labelled import LabelledImages
+from dicebox.rabbit_connection import consume_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -87,36 +88,21 @@ class TrainingWorker:
         self._cancel_training.set()
 
     def run(self) -> None:
-        announced = False
+        """Train orders until :meth:`stop`."""
+        ready = functools.partial(self.on_ready, self.queue) if self.on_ready else None
         try:
-            while not self._stop.is_set():
-                connection = None
-                try:
-                    connection = pika.BlockingConnection(self._params)
-                    channel = connection.channel()
-                    channel.confirm_delivery()
-                    channel.basic_qos(prefetch_count=1)
-                    declare_orders(channel, self.queue)
-                    channel.basic_consume(self.queue, functools.partial(self._on_order, connection))
-                    self._backoff.reset()
-                    if not announced and self.on_ready is not None:
-                        self.on_ready(self.queue)
-                    announced = True
-                    while not self._stop.is_set():
-                        connection.process_data_events(time_limit=0.5)
-                except (AMQPError, OSError) as exc:
-                    delay = self._backoff.next()
-                    log.warning("broker %s unavailable (%s: %s); reconnecting in %.1f s",
-                                redacted(self.url), type(exc).__name__, exc, delay)
-                    self._stop.wait(delay)
-                finally:
-                    if connection is not None and connection.is_open:
-                        try:
-                            connection.close()  # an unacknowledged order goes back to the queue
-                        except AMQPError:
-                            pass
+            consume_until_stopped(self.url, self._params, self._stop, self._backoff, self._subscribe,
+                                  on_first_connect=ready)
         finally:
             self._trainer.shutdown(wait=True, cancel_futures=True)
+
+    def _subscribe(self, connection: pika.BlockingConnection):
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_qos(prefetch_count=1)
+        declare_orders(channel, self.queue)
+        channel.basic_consume(self.queue, functools.partial(self._on_order, connection))
+        return channel
 
     # On the connection's thread ---------------------------------------------------------------
     def _on_order(self, connection, channel, method, properties, body: bytes) -> None:
