@@ -20,16 +20,18 @@ import argparse
 import base64
 import logging
 import os
+import queue
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import requests
-from flask import jsonify
+from flask import jsonify, request
 
 from dicebox.client import SensoryClient
 from dicebox.config import load_config
@@ -81,23 +83,106 @@ def hammer(url: str, bodies: list | None, requests_total: int, clients: int, met
     return per_client * clients / (time.perf_counter() - start)
 
 
-def bench_app(home: str):
-    """The service as ``dicebox serve`` builds it, plus an empty route on the same stack."""
+def bench_app(home: str, floors: bool = False):
+    """The service as ``dicebox serve`` builds it, plus an empty route on the same stack.
+
+    With ``floors``, also the bench-only routes that measure what any durable store must at least
+    do on this stack (see :func:`add_floor_routes`), and ``/api/bench/settle``, which writes the
+    pending files so that no measurement pays for the one before it.
+    """
     config = load_config(env={"DICEBOX_HOME": home, "DICEBOX_API_ACCESS_KEY": KEY})
     app = create_app(config)
     app.add_url_rule("/api/bench/empty", "empty", lambda: jsonify({}), methods=["GET", "POST"])
+    if floors:
+        add_floor_routes(app, Path(home))
     return app
+
+
+def add_floor_routes(app, home: Path) -> None:
+    """Routes that do nothing but the least a durable store must do before it answers.
+
+    A store is durable when its bytes are on disk, so its answer waits for an fsync one of two
+    ways: the request thread syncs itself (``/api/bench/fsync``), or it hands the bytes to another
+    thread that syncs for everyone waiting and wakes it (``/api/bench/group-fsync``, the group
+    commit). ``/api/bench/handoff`` is the bare wait for another thread, with no disk at all.
+    No image is decoded, checked or indexed: a real store can only be slower than these.
+    """
+    fd = os.open(home / "floor.bin", os.O_CREAT | os.O_RDWR, 0o600)
+    os.pwrite(fd, bytes(1 << 16), 0)
+    os.fsync(fd)
+    sync = getattr(os, "fdatasync", os.fsync)
+
+    def fsync_in_request():
+        os.pwrite(fd, request.get_data(), 0)
+        sync(fd)
+        return jsonify({})
+
+    waiting: queue.SimpleQueue = queue.SimpleQueue()
+
+    def group_syncer(with_disk: bool) -> None:
+        while True:
+            batch = [waiting.get()]
+            while not waiting.empty():
+                batch.append(waiting.get())
+            if with_disk:
+                for data, _ in batch:
+                    os.pwrite(fd, data, 0)
+                sync(fd)
+            for _, done in batch:
+                done.set()
+
+    def handed_over():
+        done = threading.Event()
+        waiting.put((request.get_data(), done))
+        done.wait()
+        return jsonify({})
+
+    threading.Thread(target=group_syncer, args=(True,), daemon=True).start()
+    app.add_url_rule("/api/bench/fsync", "fsync", fsync_in_request, methods=["POST"])
+    app.add_url_rule("/api/bench/group-fsync", "group_fsync", handed_over, methods=["POST"])
+
+    bare: queue.SimpleQueue = queue.SimpleQueue()
+
+    def bare_handoff():
+        done = threading.Event()
+        bare.put(done)
+        done.wait()
+        return jsonify({})
+
+    def wake_all() -> None:
+        while True:
+            bare.get().set()
+
+    threading.Thread(target=wake_all, daemon=True).start()
+    app.add_url_rule("/api/bench/handoff", "handoff", bare_handoff, methods=["POST"])
+
+    def settle():
+        store = app.extensions["dicebox"].store
+        for ident in store.dataset_ids():
+            store.dataset(ident).flush()
+        return jsonify({})
+
+    app.add_url_rule("/api/bench/settle", "settle", settle, methods=["POST"])
 
 
 def serve(home: str) -> None:
     """The service process of the separate-process measurement (quiet, as ``dicebox serve`` is)."""
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = ServiceServer(bench_app(home), "127.0.0.1", 0, threads=8)
+    server = ServiceServer(bench_app(home, floors=True), "127.0.0.1", 0, threads=8)
     print(server.port, flush=True)
     server.serve_forever()
 
 
-def separate_process(store_bodies: list[dict], empty_bodies: list[dict], clients: int) -> None:
+FLOORS = [("/api/bench/fsync", "fsync in the request thread"),
+          ("/api/bench/group-fsync", "group fsync by another thread"),
+          ("/api/bench/handoff", "bare wait for another thread")]
+
+
+def separate_process(images: list[str], clients: int, rounds: int) -> None:
+    """Interleaved rounds: empty, store, then the floors, so that drift in the machine's speed
+    (other tenants of a VM) falls on every route alike. Files left pending by a store round are
+    written, untimed, before the next round starts."""
+    per = len(images) // rounds
     with tempfile.TemporaryDirectory() as home:
         service = subprocess.Popen([sys.executable, __file__, "--serve", home], stdout=subprocess.PIPE, text=True)
         try:
@@ -111,15 +196,47 @@ def separate_process(store_bodies: list[dict], empty_bodies: list[dict], clients
                 requests_ = [http_load.build_post(path, b, HEADERS, "127.0.0.1") for b in bodies]
                 before = cpu_seconds()
                 rate = http_load.hammer("127.0.0.1", port, requests_, clients)
-                return rate, (cpu_seconds() - before) / len(bodies) * 1e6
+                return rate, cpu_seconds() - before
 
-            run("/api/bench/empty", empty_bodies[:300])  # warm up
-            empty, empty_cpu = run("/api/bench/empty", empty_bodies)
-            single, single_cpu = run("/api/sensory/store", store_bodies)
-            print(f"  service in its own process, lean load generator ({clients} connections):")
-            print(f"  empty endpoint:                         {empty:8.0f} requests/s  ({empty_cpu:.0f} us service CPU each)")
-            print(f"  single-image store, durable:            {single:8.0f} requests/s  ({single_cpu:.0f} us service CPU each)  "
-                  f"ratio {single / empty:.2f} (goal >= 0.80)")
+            def settle() -> None:
+                requests.post(f"http://127.0.0.1:{port}/api/bench/settle", headers=HEADERS, timeout=600).raise_for_status()
+
+            def bodies(chunk: list[str]) -> list[dict]:
+                return [{"name": "dice", "width": 60, "height": 50, "category": str(i % 6), "data": d}
+                        for i, d in enumerate(chunk)]
+
+            fixed = bodies(images[:per])
+            run("/api/bench/empty", fixed[:300])  # warm up
+            routes = ["/api/bench/empty", "/api/sensory/store"] + [path for path, _ in FLOORS]
+            rates: dict[str, list[float]] = {path: [] for path in routes}
+            cpu: dict[str, float] = dict.fromkeys(routes, 0.0)
+            for k in range(rounds):
+                for path in routes:
+                    chunk = bodies(images[k * per : (k + 1) * per]) if path == "/api/sensory/store" else fixed
+                    rate, seconds = run(path, chunk)
+                    rates[path].append(rate)
+                    cpu[path] += seconds
+                    if path == "/api/sensory/store":
+                        settle()
+
+            def overall(path: str) -> float:  # requests/s over all rounds together
+                return rounds / sum(1 / r for r in rates[path])
+
+            empty = overall("/api/bench/empty")
+
+            def line(label: str, path: str) -> str:
+                ratios = sorted(a / b for a, b in zip(rates[path], rates["/api/bench/empty"], strict=True))
+                return (f"  {label:38s} {overall(path):7.0f} requests/s  ratio {overall(path) / empty:.2f} "
+                        f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})  {cpu[path] / (rounds * per) * 1e6:5.0f} us service CPU each")
+
+            print(f"  service in its own process, lean load generator, {clients} connections, "
+                  f"{rounds} interleaved rounds of {per} requests:")
+            print(f"  {'empty endpoint':38s} {empty:7.0f} requests/s"
+                  f"{'':38s}{cpu['/api/bench/empty'] / (rounds * per) * 1e6:5.0f} us service CPU each")
+            print(line("single-image store, durable", "/api/sensory/store") + "  (goal >= 0.80)")
+            print("  the least any durable store does before answering, with no image work (the ceiling):")
+            for path, label in FLOORS:
+                print(line(label, path))
         finally:
             service.terminate()
             service.wait()
@@ -130,6 +247,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds of the separate-process measurement")
     parser.add_argument("--serve", metavar="HOME", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -137,12 +255,7 @@ def main() -> None:
         return
 
     if sys.platform.startswith("linux"):
-        images = pngs(args.requests, seed=2)
-        separate_process(
-            [{"name": "dice", "width": 60, "height": 50, "category": str(i % 6), "data": d} for i, d in enumerate(images)],
-            [{"name": "dice", "width": 60, "height": 50, "category": "0", "data": d} for d in images],
-            args.clients,
-        )
+        separate_process(pngs(args.requests * 2, seed=2), args.clients, args.rounds)
     with tempfile.TemporaryDirectory() as home:
         app = bench_app(home)
         server = ServiceServer(app, "127.0.0.1", 0, threads=8).start()
