@@ -21,6 +21,7 @@ import base64
 import logging
 import os
 import queue
+import socket
 import subprocess
 import sys
 import tempfile
@@ -105,7 +106,8 @@ def add_floor_routes(app, home: Path) -> None:
     ways: the request thread syncs itself (``/api/bench/fsync``), or it hands the bytes to another
     thread that syncs for everyone waiting and wakes it (``/api/bench/group-fsync``, the group
     commit). ``/api/bench/handoff`` is the bare wait for another thread, with no disk at all.
-    No image is decoded, checked or indexed: a real store can only be slower than these.
+    ``/api/bench/process-fsync`` hands the bytes to a process that syncs them, as a store process
+    would. No image is decoded, checked or indexed: a real store can only be slower than these.
     """
     fd = os.open(home / "floor.bin", os.O_CREAT | os.O_RDWR, 0o600)
     os.pwrite(fd, bytes(1 << 16), 0)
@@ -156,6 +158,25 @@ def add_floor_routes(app, home: Path) -> None:
     threading.Thread(target=wake_all, daemon=True).start()
     app.add_url_rule("/api/bench/handoff", "handoff", bare_handoff, methods=["POST"])
 
+    # The same group fsync by another process: no GIL shared with the request threads at all.
+    address = str(home / "floor.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(address)
+    listener.listen(64)
+    subprocess.Popen([sys.executable, "-c", _GROUP_FSYNC_PROCESS, str(listener.fileno()), str(home / "floor2.bin")],
+                     pass_fds=[listener.fileno()])
+    connections = threading.local()
+
+    def other_process():
+        if not hasattr(connections, "socket"):
+            connections.socket = socket.socket(socket.AF_UNIX)
+            connections.socket.connect(address)
+        connections.socket.sendall(request.get_data())
+        connections.socket.recv(16)
+        return jsonify({})
+
+    app.add_url_rule("/api/bench/process-fsync", "process_fsync", other_process, methods=["POST"])
+
     def settle():
         store = app.extensions["dicebox"].store
         for ident in store.dataset_ids():
@@ -163,6 +184,31 @@ def add_floor_routes(app, home: Path) -> None:
         return jsonify({})
 
     app.add_url_rule("/api/bench/settle", "settle", settle, methods=["POST"])
+
+
+_GROUP_FSYNC_PROCESS = """
+import os, selectors, socket, sys
+listener = socket.socket(fileno=int(sys.argv[1]))
+fd = os.open(sys.argv[2], os.O_CREAT | os.O_RDWR, 0o600)
+selector = selectors.DefaultSelector()
+selector.register(listener, selectors.EVENT_READ)
+while True:
+    ready = []
+    for key, _ in selector.select():
+        if key.fileobj is listener:
+            selector.register(listener.accept()[0], selectors.EVENT_READ)
+            continue
+        data = key.fileobj.recv(1 << 20)
+        if not data:
+            selector.unregister(key.fileobj)
+            continue
+        os.pwrite(fd, data, 0)
+        ready.append(key.fileobj)
+    if ready:
+        os.fdatasync(fd)
+        for client in ready:
+            client.sendall(b"k")
+"""
 
 
 def serve(home: str) -> None:
@@ -175,6 +221,7 @@ def serve(home: str) -> None:
 
 FLOORS = [("/api/bench/fsync", "fsync in the request thread"),
           ("/api/bench/group-fsync", "group fsync by another thread"),
+          ("/api/bench/process-fsync", "group fsync by another process"),
           ("/api/bench/handoff", "bare wait for another thread")]
 
 
