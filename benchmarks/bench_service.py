@@ -3,15 +3,18 @@
 Prints: single-image store requests/s against an empty endpoint on the same server stack (same
 auth, same waitress, same client), measured twice:
 
-- in one process, with ``requests`` clients on threads beside the service (as before);
 - with the service in a process of its own, as deployed, driven by a lean raw-socket load
-  generator (``http_load.py``) that leaves the service as the bottleneck, with the service's
-  CPU time per request;
+  generator (``http_load.py``) that leaves the service as the bottleneck, in interleaved rounds,
+  with the service's CPU time per request; beside the store, the ceiling: bench-only routes that
+  do only the least any durable store must do before answering (sync the bytes in the request
+  thread, or wait for another thread or process to sync them), so a store's ratio can be read
+  against the best this stack and this disk allow;
+- in one process, with ``requests`` clients on threads beside the service (as before);
 
 then the many-images store in images/s, and a 10,000-image training batch through the native
 binary route against the compatible JSON route.
 
-    python benchmarks/bench_service.py [--requests 2000] [--clients 4]
+    python benchmarks/bench_service.py [--requests 2000] [--clients 4] [--rounds 6] [--threads 8]
 """
 
 from __future__ import annotations
@@ -211,10 +214,10 @@ while True:
 """
 
 
-def serve(home: str) -> None:
+def serve(home: str, threads: int) -> None:
     """The service process of the separate-process measurement (quiet, as ``dicebox serve`` is)."""
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = ServiceServer(bench_app(home, floors=True), "127.0.0.1", 0, threads=8)
+    server = ServiceServer(bench_app(home, floors=True), "127.0.0.1", 0, threads=threads)
     print(server.port, flush=True)
     server.serve_forever()
 
@@ -225,13 +228,13 @@ FLOORS = [("/api/bench/fsync", "fsync in the request thread"),
           ("/api/bench/handoff", "bare wait for another thread")]
 
 
-def separate_process(images: list[str], clients: int, rounds: int) -> None:
+def separate_process(images: list[str], clients: int, rounds: int, threads: int = 8) -> None:
     """Interleaved rounds: empty, store, then the floors, so that drift in the machine's speed
     (other tenants of a VM) falls on every route alike. Files left pending by a store round are
     written, untimed, before the next round starts."""
     per = len(images) // rounds
     with tempfile.TemporaryDirectory() as home:
-        service = subprocess.Popen([sys.executable, __file__, "--serve", home], stdout=subprocess.PIPE, text=True)
+        service = subprocess.Popen([sys.executable, __file__, "--serve", home, "--threads", str(threads)], stdout=subprocess.PIPE, text=True)
         try:
             port = int(service.stdout.readline())
 
@@ -276,7 +279,7 @@ def separate_process(images: list[str], clients: int, rounds: int) -> None:
                 return (f"  {label:38s} {overall(path):7.0f} requests/s  ratio {overall(path) / empty:.2f} "
                         f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})  {cpu[path] / (rounds * per) * 1e6:5.0f} us service CPU each")
 
-            print(f"  service in its own process, lean load generator, {clients} connections, "
+            print(f"  service in its own process ({threads} request threads), lean load generator, {clients} connections, "
                   f"{rounds} interleaved rounds of {per} requests:")
             print(f"  {'empty endpoint':38s} {empty:7.0f} requests/s"
                   f"{'':38s}{cpu['/api/bench/empty'] / (rounds * per) * 1e6:5.0f} us service CPU each")
@@ -295,14 +298,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds of the separate-process measurement")
+    parser.add_argument("--threads", type=int, default=8, help="the service's request threads ([SERVER] threads)")
     parser.add_argument("--serve", metavar="HOME", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.threads)
         return
 
     if sys.platform.startswith("linux"):
-        separate_process(pngs(args.requests * 2, seed=2), args.clients, args.rounds)
+        separate_process(pngs(args.requests * 2, seed=2), args.clients, args.rounds, args.threads)
     with tempfile.TemporaryDirectory() as home:
         app = bench_app(home)
         server = ServiceServer(app, "127.0.0.1", 0, threads=8).start()

@@ -126,6 +126,24 @@ def test_another_process_reads_pending_images_from_the_index(tmp_path):
     assert {r.id for r in reader.list_images()} == ids
 
 
+def test_a_reader_sees_images_whose_files_are_written_while_it_reads(tmp_path):
+    """The writer writes the files between the reader's look at the folder and at the index."""
+    root = tmp_path / "datasets"
+    writer = _held_back(DatasetStore(root))
+    reader = DatasetStore(root).dataset("dice_60x50")
+    for i in range(4):
+        writer.store(make_png(i), str(i % 2))
+    look_at_index = reader.index.pending_png
+
+    def files_written_first(ids):
+        writer.flush()
+        return look_at_index(ids)
+
+    reader.index.pending_png = files_written_first
+    assert len(reader.arrays()) == 4
+    assert reader.sample(4).images.shape[0] == 4
+
+
 def test_a_duplicate_of_a_pending_image_is_recognised(store):
     ds = _held_back(store)
     first = ds.store(make_png(5), "1")

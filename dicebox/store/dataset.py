@@ -482,6 +482,10 @@ class Dataset:
             pixels = self._usable(image_id, cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED))
             if pixels is not None:
                 loaded[image_id] = pixels
+        # Neither file nor pending row: a writer (in any process) wrote the file in between, and
+        # files are written before their rows leave the pending table, so the file is there now.
+        late = [row for row in rows if row[0] not in loaded]
+        loaded.update((i, pixels) for i, pixels in map(load, late) if pixels is not None)
         return loaded
 
     def _usable(self, image_id: str, raw: np.ndarray | None) -> np.ndarray | None:
