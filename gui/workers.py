@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from PyQt5.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt5.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, pyqtSignal
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ class WorkerSignals(QObject):
     yielded = pyqtSignal(object)
     finished = pyqtSignal(object)
     errored = pyqtSignal(str)
+    ended = pyqtSignal()  # after finished or errored: nothing more will be emitted
 
 
 class Worker(QRunnable):
@@ -32,7 +33,11 @@ class Worker(QRunnable):
     def __init__(self, fn: Callable[..., Any], *args: Any, cancellable: bool = False, **kwargs: Any) -> None:
         super().__init__()
         self.fn, self.args, self.kwargs = fn, args, kwargs
-        self.signals = WorkerSignals()
+        # Owned by Qt (parented to the application), not by this wrapper, and deleted on the UI
+        # thread after their last signal is delivered there (``ended`` -> deleteLater). Owned by
+        # the wrapper, they went with it on the pool's thread when the pool deleted the runnable,
+        # while the UI thread could still be delivering their queued signals.
+        self.signals = WorkerSignals(QCoreApplication.instance())
         self.cancel_event = threading.Event()
         if cancellable:
             self.kwargs["cancel"] = self.cancel_event
@@ -54,6 +59,8 @@ class Worker(QRunnable):
         except Exception as exc:  # noqa: BLE001 - reported to the operator as a dialog/status
             log.warning("background work failed: %s", exc, exc_info=True)
             self.signals.errored.emit(str(exc) or type(exc).__name__)
+        finally:
+            self.signals.ended.emit()
 
 
 def run_in_background(fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None] | None = None,
@@ -65,5 +72,7 @@ def run_in_background(fn: Callable[..., Any], *args: Any, on_done: Callable[[Any
         worker.signals.finished.connect(on_done)
     if on_error is not None:
         worker.signals.errored.connect(on_error)
+    # Queued after the callbacks' own deliveries: the signals go once the callbacks have run.
+    worker.signals.ended.connect(worker.signals.deleteLater)
     (pool or QThreadPool.globalInstance()).start(worker)
     return worker
