@@ -167,7 +167,7 @@ def add_floor_routes(app, home: Path) -> None:
     listener.bind(address)
     listener.listen(64)
     subprocess.Popen([sys.executable, "-c", _GROUP_FSYNC_PROCESS, str(listener.fileno()), str(home / "floor2.bin")],
-                     pass_fds=[listener.fileno()])
+                     pass_fds=[listener.fileno()], stdout=subprocess.DEVNULL)
     connections = threading.local()
 
     def other_process():
@@ -195,9 +195,10 @@ listener = socket.socket(fileno=int(sys.argv[1]))
 fd = os.open(sys.argv[2], os.O_CREAT | os.O_RDWR, 0o600)
 selector = selectors.DefaultSelector()
 selector.register(listener, selectors.EVENT_READ)
-while True:
+service = os.getppid()
+while os.getppid() == service:  # ends with the service
     ready = []
-    for key, _ in selector.select():
+    for key, _ in selector.select(timeout=1.0):
         if key.fileobj is listener:
             selector.register(listener.accept()[0], selectors.EVENT_READ)
             continue
@@ -326,6 +327,7 @@ def main() -> None:
                   f"ratio {single / empty:.2f} (goal >= 0.80)")
 
             client = SensoryClient(url, KEY, timeout=120)
+            app.extensions["dicebox"].store.dataset("dice_60x50").flush()  # start settled, as above
             bulk = [(base64.b64decode(d), str(i % 6)) for i, d in enumerate(images[args.requests:])]
             start = time.perf_counter()
             for chunk in range(0, len(bulk), 1000):
