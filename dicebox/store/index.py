@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,16 +132,15 @@ class DatasetIndex:
         return ImageRecord(*row) if row else None
 
     def get_many(self, ids: Iterable[str]) -> dict[str, ImageRecord]:
-        found: dict[str, ImageRecord] = {}
-        ids = list(ids)
+        rows = self._where_id_in("SELECT id, category, created, size FROM all_images", list(ids))
+        return {row[0]: ImageRecord(*row) for row in rows}
+
+    def _where_id_in(self, select: str, ids: list[str]) -> Iterator[tuple]:
+        """Rows of ``select ... WHERE id IN (ids)``, asked 500 ids at a time (SQLite's limit on
+        bound parameters)."""
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._db().execute(
-                f"SELECT id, category, created, size FROM all_images WHERE id IN ({marks})", chunk
-            ):
-                found[row[0]] = ImageRecord(*row)
-        return found
+            yield from self._db().execute(f"{select} WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     def list(self, category: str | None = None, offset: int = 0, limit: int = 100) -> list[ImageRecord]:
         if category is None:
@@ -185,12 +184,7 @@ class DatasetIndex:
 
     def pending_png(self, ids: list[str]) -> dict[str, bytes]:
         """The PNG bytes of those ``ids`` that are still pending."""
-        found: dict[str, bytes] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(self._db().execute(f"SELECT id, png FROM pending WHERE id IN ({marks})", chunk))
-        return found
+        return dict(self._where_id_in("SELECT id, png FROM pending", ids))
 
     def settle_pending(self, written: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Move pending rows whose files were written (and synced) to ``images``.
