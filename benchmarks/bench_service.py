@@ -122,44 +122,34 @@ def add_floor_routes(app, home: Path) -> None:
         sync(fd)
         return jsonify({})
 
-    waiting: queue.SimpleQueue = queue.SimpleQueue()
+    def handed_to_a_thread(with_disk: bool):
+        """A route that waits for one thread serving every waiting request at once."""
+        waiting: queue.SimpleQueue = queue.SimpleQueue()
 
-    def group_syncer(with_disk: bool) -> None:
-        while True:
-            batch = [waiting.get()]
-            while not waiting.empty():
-                batch.append(waiting.get())
-            if with_disk:
-                for data, _ in batch:
-                    os.pwrite(fd, data, 0)
-                sync(fd)
-            for _, done in batch:
-                done.set()
+        def serve_waiting() -> None:
+            while True:
+                batch = [waiting.get()]
+                while not waiting.empty():
+                    batch.append(waiting.get())
+                if with_disk:
+                    for data, _ in batch:
+                        os.pwrite(fd, data, 0)
+                    sync(fd)
+                for _, done in batch:
+                    done.set()
 
-    def handed_over():
-        done = threading.Event()
-        waiting.put((request.get_data(), done))
-        done.wait()
-        return jsonify({})
+        def route():
+            done = threading.Event()
+            waiting.put((request.get_data(), done))
+            done.wait()
+            return jsonify({})
 
-    threading.Thread(target=group_syncer, args=(True,), daemon=True).start()
+        threading.Thread(target=serve_waiting, daemon=True).start()
+        return route
+
     app.add_url_rule("/api/bench/fsync", "fsync", fsync_in_request, methods=["POST"])
-    app.add_url_rule("/api/bench/group-fsync", "group_fsync", handed_over, methods=["POST"])
-
-    bare: queue.SimpleQueue = queue.SimpleQueue()
-
-    def bare_handoff():
-        done = threading.Event()
-        bare.put(done)
-        done.wait()
-        return jsonify({})
-
-    def wake_all() -> None:
-        while True:
-            bare.get().set()
-
-    threading.Thread(target=wake_all, daemon=True).start()
-    app.add_url_rule("/api/bench/handoff", "handoff", bare_handoff, methods=["POST"])
+    app.add_url_rule("/api/bench/group-fsync", "group_fsync", handed_to_a_thread(with_disk=True), methods=["POST"])
+    app.add_url_rule("/api/bench/handoff", "handoff", handed_to_a_thread(with_disk=False), methods=["POST"])
 
     # The same group fsync by another process: no GIL shared with the request threads at all.
     address = str(home / "floor.sock")
