@@ -1,5 +1,6 @@
 # dicebox server image: the sensory service (default command), batch processors and evolution
-# workers. No GUI: Qt and matplotlib are left out; TensorFlow is in (training, /api/classify).
+# workers: the server and trainer roles. No GUI: Qt and matplotlib are left out; TensorFlow is in
+# (training, /api/classify with a bundle; onnxruntime for an exported kit).
 #
 #   docker build -t dicebox .
 #   docker run -d -p 5000:5000 -v dicebox-data:/data -e DICEBOX_API_ACCESS_KEY=change-me dicebox
@@ -15,12 +16,12 @@ WORKDIR /src
 # .dockerignore lets in only what `pip install .` needs.
 COPY . .
 # A virtualenv at its final path, copied whole into the runtime stage: no source tree, no build
-# leftovers in the image. dicebox itself without dependencies first, then its requirements minus
-# the desktop-only ones (read from the installed metadata, so they follow setup.py).
+# leftovers in the image. The server and trainer roles' requirements (service, batch processors,
+# evolution workers; no Qt, no matplotlib), pinned by requirements/constraints.txt, then dicebox
+# itself without dependencies (README, Install).
 RUN python -m venv /opt/dicebox \
+ && /opt/dicebox/bin/pip install -c requirements/constraints.txt -r requirements/server.txt -r requirements/trainer.txt \
  && /opt/dicebox/bin/pip install --no-deps . \
- && /opt/dicebox/bin/python packaging/docker/server_requirements.py > /tmp/requirements.txt \
- && /opt/dicebox/bin/pip install -r /tmp/requirements.txt \
  && /opt/dicebox/bin/pip uninstall -y pip setuptools wheel \
  && /opt/dicebox/bin/dicebox --version
 

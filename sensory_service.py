@@ -3,7 +3,7 @@
 
 import sys
 
-from dicebox.cli import main
+from dicebox.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main(["serve", *sys.argv[1:]]))
+    entry(["serve", *sys.argv[1:]])

@@ -32,7 +32,7 @@ import pika
 from dicebox.batches.embedded import EmbeddedOrders
 from dicebox.client import SensoryClient
 from dicebox.config import load_config
-from dicebox.service import create_app
+from dicebox.service import create_app, service_context
 from dicebox.service.server import ServiceServer
 from dicebox.store import DatasetStore
 
@@ -184,7 +184,7 @@ def main() -> None:
         finally:
             client.close()
             server.close()
-            app.extensions["dicebox"].batches.close()
+            service_context(app).batches.close()
 
         suffix = uuid.uuid4().hex[:8]
         names = {
@@ -209,7 +209,7 @@ def main() -> None:
                 proc.wait(timeout=30)
             client.close()
             server.close()
-            app.extensions["dicebox"].batches.close()
+            service_context(app).batches.close()
             _delete_topology(args.broker, names)
 
         data = dataset.arrays()

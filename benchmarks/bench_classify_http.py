@@ -25,8 +25,8 @@ from dicebox.bundle import save_bundle  # noqa: E402
 from dicebox.camera import Geometry, synthetic_dataset  # noqa: E402
 from dicebox.config import load_config  # noqa: E402
 from dicebox.genome import default_genome  # noqa: E402
+from dicebox.images import LabelledImages  # noqa: E402
 from dicebox.inference import Classifier  # noqa: E402
-from dicebox.labelled import LabelledImages  # noqa: E402
 from dicebox.service import create_app  # noqa: E402
 from dicebox.service.server import ServiceServer  # noqa: E402
 from dicebox.training import TrainOptions, run_training  # noqa: E402

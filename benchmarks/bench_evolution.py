@@ -47,11 +47,11 @@ from dicebox.config import TaxonomyConfig  # noqa: E402
 from dicebox.evolution.dataset import DataSpec  # noqa: E402
 from dicebox.evolution.evaluators import InlineEvaluator, ProcessEvaluator  # noqa: E402
 from dicebox.evolution.events import GenerationSummary  # noqa: E402
-from dicebox.evolution.orders import TrainSpec  # noqa: E402
 from dicebox.evolution.run_folder import RunFolder  # noqa: E402
 from dicebox.evolution.search import Evolution, SearchSettings  # noqa: E402
 from dicebox.evolution.taxonomy import Taxonomy  # noqa: E402
-from dicebox.labelled import LabelledImages  # noqa: E402
+from dicebox.evolution.training_orders import TrainSpec  # noqa: E402
+from dicebox.images import LabelledImages  # noqa: E402
 from dicebox.training import stratified_split  # noqa: E402
 
 MNIST = Path("/work/shared/data/mnist_28x28/data")

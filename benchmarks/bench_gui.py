@@ -56,7 +56,6 @@ def main() -> None:
 
         import numpy as np
         from PyQt5.QtCore import QTimer
-        from PyQt5.QtWidgets import QApplication
 
         from dicebox.bundle import save_bundle
         from dicebox.camera import Geometry, synthetic_dataset
@@ -64,7 +63,8 @@ def main() -> None:
         from dicebox.config import load_config
         from dicebox.genome import default_genome
         from dicebox.gui.app import build_window
-        from dicebox.labelled import LabelledImages
+        from dicebox.gui.qt_platform import application
+        from dicebox.images import LabelledImages
         from dicebox.training import TrainOptions, run_training
 
         geometry = Geometry(60, 50, 1)
@@ -73,7 +73,7 @@ def main() -> None:
         data = LabelledImages(images, np.array([categories.index(x) for x in labels]), categories)
         bundle = save_bundle(run_training(default_genome(), data, TrainOptions(epochs=1)), home / "bundle")
 
-        app = QApplication.instance() or QApplication([])
+        app = application()
         os.environ["DICEBOX_API_ACCESS_KEY"] = "bench"
         config = load_config(env={"DICEBOX_HOME": str(home / "gui"), "DICEBOX_API_ACCESS_KEY": "bench"})
         window = build_window(config)

@@ -39,7 +39,7 @@ from flask import jsonify, request
 
 from dicebox.client import SensoryClient
 from dicebox.config import load_config
-from dicebox.service import create_app
+from dicebox.service import create_app, service_context
 from dicebox.service.server import ServiceServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -171,7 +171,7 @@ def add_floor_routes(app, home: Path) -> None:
     app.add_url_rule("/api/bench/process-fsync", "process_fsync", other_process, methods=["POST"])
 
     def settle():
-        store = app.extensions["dicebox"].store
+        store = service_context(app).store
         for ident in store.dataset_ids():
             store.dataset(ident).flush()
         return jsonify({})
@@ -317,7 +317,7 @@ def main() -> None:
                   f"ratio {single / empty:.2f} (goal >= 0.80)")
 
             client = SensoryClient(url, KEY, timeout=120)
-            app.extensions["dicebox"].store.dataset("dice_60x50").flush()  # start settled, as above
+            service_context(app).store.dataset("dice_60x50").flush()  # start settled, as above
             bulk = [(base64.b64decode(d), str(i % 6)) for i, d in enumerate(images[args.requests:])]
             start = time.perf_counter()
             for chunk in range(0, len(bulk), 1000):
@@ -325,7 +325,7 @@ def main() -> None:
             many = len(bulk) / (time.perf_counter() - start)
             print(f"many-images store (1000 per request):     {many:8.0f} images/s  (goal >= 3000)")
             # Stores are durable when answered; the PNG files are written behind. How long that takes:
-            dataset = app.extensions["dicebox"].store.dataset("dice_60x50")
+            dataset = service_context(app).store.dataset("dice_60x50")
             waiting, start = dataset.index.pending_count(), time.perf_counter()
             while dataset.index.pending_count():
                 time.sleep(0.05)
@@ -351,7 +351,7 @@ def main() -> None:
                   f"native is {compat_s / native_s:.0f}x faster (goal >= 50x)")
         finally:
             server.close()
-            app.extensions["dicebox"].store.close()  # finish writing files before the folder goes
+            service_context(app).store.close()  # finish writing files before the folder goes
 
 
 if __name__ == "__main__":

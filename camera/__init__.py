@@ -3,13 +3,14 @@
 Depends on OpenCV and numpy only.
 """
 
+from dicebox.images import Geometry, to_geometry
+
 from .capture import CaptureStatus, CaptureThread
 from .device import DeviceSource
 from .devices import DeviceInfo, list_devices
 from .dice import DICE_FACES, DIE_FACES, DIE_STYLES, DieStyle, Shot, random_shot, render_die, render_shot
 from .folder import FolderSource
 from .frames import Frame, FrameSource, SourceError
-from .preprocess import Geometry, to_geometry
 from .roi import Roi, crop, preprocess_roi, three_boxes
 from .specs import ParsedSpec, open_source, parse_spec
 from .synthetic import DEFAULT_GEOMETRY, SyntheticDiceSource, default_roi, synthetic_dataset

@@ -14,8 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from dicebox.images import to_channels
+
 from .frames import Frame, FrameSource, SourceError
-from .preprocess import to_channels
 
 #: Makes capture objects: called as ``factory(index_or_path)`` or ``factory(index, api_preference)``.
 VIDEO_CAPTURE_FACTORY: Callable[..., Any] = cv2.VideoCapture

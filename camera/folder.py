@@ -8,8 +8,9 @@ import re
 import cv2
 import numpy as np
 
+from dicebox.images import Geometry, to_geometry
+
 from .frames import Frame, FrameSource, SourceError
-from .preprocess import Geometry, to_geometry
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
@@ -35,7 +36,7 @@ class FolderSource(FrameSource):
     """The images of a folder (not its subfolders) in natural name order.
 
     Every image is brought to the size of the first readable one (centre crop to its aspect and
-    resize, as :func:`~dicebox.camera.preprocess.to_geometry` does) unless ``width`` and ``height``
+    resize, as :func:`~dicebox.images.to_geometry` does) unless ``width`` and ``height``
     are given. Unreadable files are skipped; a folder without a single readable image fails to open.
     """
 

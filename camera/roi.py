@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import Geometry, to_geometry
+from dicebox.images import Geometry, to_geometry
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ fixed by the seed. The die shows a forced face (:meth:`~SyntheticDiceSource.set_
 carries that true face as its label. Frame ``n`` of a seed always looks the same.
 
 :func:`synthetic_dataset` renders labelled crops in random scenes exactly as the live path
-produces them: full frame, :func:`default_roi` crop, :func:`~dicebox.camera.preprocess.to_geometry`.
+produces them: full frame, :func:`default_roi` crop, :func:`~dicebox.images.to_geometry`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import math
 import threading
 
 import numpy as np
+
+from dicebox.images import Geometry
 
 from .dice import (
     BACKGROUND_COUNT,
@@ -32,7 +34,6 @@ from .dice import (
     scene_background,
 )
 from .frames import Frame, FrameSource, SourceError
-from .preprocess import Geometry
 from .roi import Roi, preprocess_roi
 
 #: The data set geometry the synthetic dice are sized for: 60x50 grayscale.

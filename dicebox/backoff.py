@@ -1,4 +1,4 @@
-"""Capped exponential backoff with jitter, for reconnecting to the broker."""
+"""Capped exponential backoff with jitter, for reconnecting to the broker or the sensory service."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import random
 class Backoff:
     """Delays ``initial, 2*initial, ...`` up to ``cap``, each shortened by up to ``jitter`` (a fraction)."""
 
-    def __init__(self, initial: float = 0.2, cap: float = 10.0, jitter: float = 0.2,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, initial: float = 0.2, cap: float = 10.0, jitter: float = 0.2, rng: random.Random | None = None
+    ) -> None:
         self.initial = initial
         self.cap = cap
         self.jitter = jitter

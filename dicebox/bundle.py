@@ -22,17 +22,18 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 import dicebox
-from dicebox.camera.preprocess import Geometry
-from dicebox.durable import fsync_dir, write_atomic, write_text_atomic
+from dicebox.durable import fsync_dir, replace_dir, sibling_path, write_atomic, write_text_atomic
 from dicebox.genome import Genome, GenomeError
+from dicebox.images import Geometry
 from dicebox.training import Metrics, TrainResult
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def preprocessing_spec(geometry: Geometry) -> dict[str, Any]:
         "scaling": SCALING,
         "colour_order": COLOUR_ORDER,
         "resize": "centre crop to the width:height aspect ratio, then resize "
-        "(INTER_AREA to shrink, INTER_LINEAR to enlarge): dicebox.camera.preprocess.to_geometry",
+        "(INTER_AREA to shrink, INTER_LINEAR to enlarge): dicebox.images.to_geometry",
     }
 
 
@@ -167,10 +168,6 @@ def _model_id(model_sha256: str, categories: tuple[str, ...], preprocessing: dic
     return hashlib.sha256((model_sha256 + canonical).encode("utf-8")).hexdigest()[:16]
 
 
-def _sibling(path: Path, kind: str) -> Path:
-    return path.with_name(f".{kind}-{uuid.uuid4().hex[:12]}-{path.name}")
-
-
 def _recover(path: Path, min_age: float) -> None:
     """Put back a bundle left renamed aside by a replace that crashed between its two renames."""
     if path.exists() or not path.parent.is_dir():
@@ -186,28 +183,15 @@ def _recover(path: Path, min_age: float) -> None:
             return  # another process got there first
 
 
-def _replace_dir(ready: Path, path: Path) -> None:
-    """Move the complete folder ``ready`` to ``path``, replacing what is there."""
-    if path.is_dir() and not any(path.iterdir()):
-        path.rmdir()
-    old = None
-    if path.exists():
-        old = _sibling(path, "old")
-        os.rename(path, old)
-    os.rename(ready, path)
-    fsync_dir(path.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _writable_target(path: Path, marker: str, what: str) -> None:
+def check_target(path: Path, marker: str, what: str) -> None:
+    """Raise BundleError if ``path`` exists and is neither empty nor a folder with ``marker`` in it."""
     if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / marker).exists())):
         raise BundleError(f"{path} exists and is not {what}; refusing to replace it")
 
 
 def check_bundle_target(path: str | os.PathLike) -> None:
     """Raise BundleError if saving a bundle at ``path`` would replace something that is not a bundle."""
-    _writable_target(Path(path), MANIFEST_FILE, "a model bundle")
+    check_target(Path(path), MANIFEST_FILE, "a model bundle")
 
 
 def save_bundle(
@@ -241,17 +225,15 @@ def save_bundle(
         categories = tuple(categories)
     geometry = _model_geometry(model)
     if model.output_shape[-1] != len(categories):
-        raise BundleError(
-            f"model outputs {model.output_shape[-1]} classes but {len(categories)} categories were given"
-        )
+        raise BundleError(f"model outputs {model.output_shape[-1]} classes but {len(categories)} categories were given")
     _check_categories(categories, "categories")
 
     path = Path(path).absolute()
     with _save_lock:
         _recover(path, min_age=0)
-        _writable_target(path, MANIFEST_FILE, "a model bundle")
+        check_target(path, MANIFEST_FILE, "a model bundle")
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = _sibling(path, "tmp")
+        staging = sibling_path(path, "tmp")
         staging.mkdir()
         try:
             model_file = staging / MODEL_FILE
@@ -272,20 +254,27 @@ def save_bundle(
             )
             write_text_atomic(staging / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
             fsync_dir(staging)
-            _replace_dir(staging, path)
+            replace_dir(staging, path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return _parse(path, manifest)
 
 
-def _inference_copy(model: keras.Model) -> keras.Model:
-    """The same network and weights, uncompiled, so the file carries no optimizer state."""
-    import keras
+def inference_file_bytes(model: keras.Model) -> bytes:
+    """The ``.keras`` file of ``model`` as a bundle holds it: no optimizer state, no augmentation."""
+    with tempfile.TemporaryDirectory(prefix="dicebox-model-") as folder:
+        path = Path(folder) / MODEL_FILE
+        _inference_copy(model).save(path)
+        return path.read_bytes()
 
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
+
+def _inference_copy(model: keras.Model) -> keras.Model:
+    """The same network and weights, uncompiled, so the file carries no optimizer state, and without
+    augmentation layers (:func:`dicebox.networks.inference_model`)."""
+    from dicebox.networks import inference_model
+
+    return inference_model(model)
 
 
 def _model_geometry(model: keras.Model) -> Geometry:
@@ -379,9 +368,7 @@ def _parse(path: Path, manifest: dict[str, Any]) -> Bundle:
     try:
         categories = _check_categories(manifest["categories"], where)
         spec = manifest["preprocessing"]
-        geometry = Geometry(
-            width=int(spec["width"]), height=int(spec["height"]), channels=int(spec["channels"])
-        )
+        geometry = Geometry(width=int(spec["width"]), height=int(spec["height"]), channels=int(spec["channels"]))
         if spec.get("scaling") != SCALING or spec.get("colour_order") != COLOUR_ORDER:
             raise BundleError(
                 f"{where}: unsupported preprocessing (scaling {spec.get('scaling')!r}, "
@@ -410,11 +397,12 @@ def _parse(path: Path, manifest: dict[str, Any]) -> Bundle:
 
 
 # Exports ----------------------------------------------------------------------------------------
-def _as_bundle(bundle: Bundle | str | os.PathLike) -> Bundle:
+def as_bundle(bundle: Bundle | str | os.PathLike) -> Bundle:
     return bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
 
 
-def _preprocessing_document(bundle: Bundle) -> str:
+def preprocessing_document(bundle: Bundle) -> str:
+    """The ``preprocessing.json`` of an export: labels, category map, preprocessing, input and output."""
     doc = {
         "model_id": bundle.model_id,
         "categories": list(bundle.categories),
@@ -428,34 +416,60 @@ def _preprocessing_document(bundle: Bundle) -> str:
 
 def export_savedmodel(bundle: Bundle | str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Export as a TensorFlow SavedModel folder (``serve`` endpoint) with ``preprocessing.json`` inside."""
-    bundle = _as_bundle(bundle)
+    bundle = as_bundle(bundle)
     out = Path(out_dir).absolute()
-    _writable_target(out, "saved_model.pb", "a SavedModel export")
+    check_target(out, "saved_model.pb", "a SavedModel export")
     model = bundle.load_model()
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = _sibling(out, "tmp")
+    staging = sibling_path(out, "tmp")
     try:
         model.export(str(staging), format="tf_saved_model", verbose=False)
-        write_text_atomic(staging / PREPROCESSING_FILE, _preprocessing_document(bundle))
-        _replace_dir(staging, out)
+        write_text_atomic(staging / PREPROCESSING_FILE, preprocessing_document(bundle))
+        replace_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
 
 
-def export_tflite(bundle: Bundle | str | os.PathLike, out_path: str | os.PathLike) -> Path:
-    """Export as a TensorFlow Lite file, with ``preprocessing.json`` written in the same folder."""
-    bundle = _as_bundle(bundle)
+def export_tflite(
+    bundle: Bundle | str | os.PathLike, out_path: str | os.PathLike, *, int8_sample: np.ndarray | None = None
+) -> Path:
+    """Export as a TensorFlow Lite file, with ``preprocessing.json`` written in the same folder.
+
+    The file also carries the labels and the preprocessing as named metadata (see tflite_metadata).
+
+    With ``int8_sample`` (uint8 images of the model's geometry, a representative part of the data
+    set) weights and activations are quantised to int8; input stays uint8, output float32.
+    """
+    bundle = as_bundle(bundle)
     out = Path(out_path).absolute()
+    if int8_sample is not None and (int8_sample.ndim != 4 or tuple(int8_sample.shape[1:]) != bundle.geometry.shape):
+        raise BundleError(
+            f"int8 calibration images must be {bundle.geometry.width}x{bundle.geometry.height} with "
+            f"{bundle.geometry.channels} channel(s), got shape {tuple(int8_sample.shape[1:])}"
+        )
     model = bundle.load_model()
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory(prefix="dicebox-tflite-") as scratch:
         saved = Path(scratch) / "savedmodel"
         model.export(str(saved), format="tf_saved_model", verbose=False)
-        data = tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert()
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        if int8_sample is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([image[None]] for image in int8_sample)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        data = converter.convert()
+    from dicebox import tflite_metadata
+
+    document = preprocessing_document(bundle)
+    labels = "".join(f"{name}\n" for name in bundle.categories)
+    data = tflite_metadata.embed(
+        data,
+        {tflite_metadata.LABELS_ENTRY: labels.encode("utf-8"), tflite_metadata.PREPROCESSING_ENTRY: document.encode()},
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, data)
-    write_text_atomic(out.parent / PREPROCESSING_FILE, _preprocessing_document(bundle))
+    write_text_atomic(out.parent / PREPROCESSING_FILE, document)
     return out

@@ -1,26 +1,36 @@
 """A Python client for the sensory service (native and original API), used by the GUI and trainer.
 
 Timeouts on every call, retries with capped exponential backoff for transient failures
-(connection refused, timeouts, 502/503/504) and one exception type per kind of failure. Storing
-is safe to retry: the service identifies an image by its pixels, so a repeated store is a no-op.
+(connection refused, timeouts, 502/503/504) and one exception type per kind of failure.
+
+Only a request that is safe to repeat is repeated after a timeout, a dropped connection or a
+502/504: reads, and writes whose repetition changes nothing (storing an image the service already
+has is a no-op, as it identifies an image by its pixels). Any other POST, placing an order say, is
+repeated only when it cannot have done anything: the connection was never made, or the service
+answered 503 (it did nothing). Otherwise :class:`OutcomeUnknown` says it may have been done.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import requests
+from urllib3.exceptions import NewConnectionError
 
-from dicebox.labelled import LabelledImages
+from dicebox.backoff import Backoff
+from dicebox.images import LabelledImages, encode_png, read_npz
 
 TRANSIENT_STATUSES = {502, 503, 504}
+# Answers that say the request was not carried out (the service's 503 means it did nothing).
+NOT_DONE_STATUSES = {503}
+IDEMPOTENT_METHODS = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 
 
 class ClientError(Exception):
@@ -45,6 +55,10 @@ class ServiceUnavailable(ClientError):
     """The service could not be reached, or answered 502/503/504, after every retry."""
 
 
+class OutcomeUnknown(ServiceUnavailable):
+    """A request that is not safe to repeat got no answer (or a 502/504): it may have been done."""
+
+
 class OrderCancelled(ClientError):
     """:meth:`SensoryClient.large_batch` was cancelled through its ``cancel`` event."""
 
@@ -60,30 +74,9 @@ class Collected:
     batch_size: int
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 image array (what the service stores)."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError(f"cannot encode an image of shape {image.shape} as PNG")
-    return buf.tobytes()
-
-
 def _b64(image: bytes | np.ndarray) -> str:
     data = encode_png(image) if isinstance(image, np.ndarray) else image
     return base64.b64encode(data).decode("ascii")
-
-
-def read_npz(data: bytes, version: str = "") -> LabelledImages:
-    """Decode the service's binary batch format."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        return LabelledImages(
-            images=npz["images"],
-            labels=npz["labels"].astype(np.int64),
-            categories=tuple(str(c) for c in npz["categories"]),
-            version=version,
-        )
 
 
 class SensoryClient:
@@ -125,26 +118,50 @@ class SensoryClient:
         self.close()
 
     # Transport --------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
-              timeout: float | None = None, retries: int | None = None) -> requests.Response:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        idempotent: bool | None = None,
+    ) -> requests.Response:
+        """One request, repeated on transient failures when repeating it is safe.
+
+        ``idempotent`` (default: by ``method``, so a POST is not) says whether the request may be
+        repeated after a failure that leaves unknown whether the service carried it out.
+        """
         url = f"{self.base_url}{path}"
         attempts = (self.retries if retries is None else retries) + 1
-        delay = self.backoff
+        repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        delays = Backoff(initial=self.backoff, cap=self.max_backoff)
         last: str = ""
         for attempt in range(attempts):
             try:
-                response = self._session.request(method, url, json=json, params=params,
-                                                 timeout=timeout or self.timeout)
+                response = self._session.request(method, url, json=json, params=params, timeout=timeout or self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = f"cannot reach {self.base_url}: {type(exc).__name__}"
+                if not repeatable and not _never_sent(exc):
+                    raise self._unknown(method, path, f"no answer ({type(exc).__name__})") from None
             else:
                 if response.status_code not in TRANSIENT_STATUSES:
                     return self._checked(response)
-                last = self._message(response)
+                last = f"{response.status_code}: {self._message(response)}"
+                if not repeatable and response.status_code not in NOT_DONE_STATUSES:
+                    raise self._unknown(method, path, last)
             if attempt + 1 < attempts:
-                time.sleep(delay)
-                delay = min(delay * 2, self.max_backoff)
+                time.sleep(delays.next())
         raise ServiceUnavailable(last, status=503, code="unavailable")
+
+    def _unknown(self, method: str, path: str, what: str) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"{method} {self.base_url}{path}: {what}; not repeated, as it may have been carried out",
+            status=503,
+            code="outcome_unknown",
+        )
 
     @staticmethod
     def _message(response: requests.Response) -> str:
@@ -186,12 +203,17 @@ class SensoryClient:
     def store(self, name: str, width: int, height: int, category: str, image: bytes | np.ndarray) -> None:
         """Store one image through the original route."""
         body = {"name": name, "width": width, "height": height, "category": category, "data": _b64(image)}
-        self._call("POST", "/api/sensory/store", json=body)
+        self._call("POST", "/api/sensory/store", json=body, idempotent=True)  # stored once, by its pixels
 
     def request_batch(self, batch_size: int, noise: float = 0.0) -> tuple[list, list]:
         """The original inline batch: (one-hot labels, nested pixel lists)."""
-        body = self._call("POST", "/api/sensory/request", json={"batch_size": batch_size, "noise": noise},
-                          timeout=max(self.timeout, 120)).json()
+        body = self._call(
+            "POST",
+            "/api/sensory/request",
+            json={"batch_size": batch_size, "noise": noise},
+            timeout=max(self.timeout, 120),
+            idempotent=True,
+        ).json()
         return body["labels"], body["data"]
 
     # The native API -----------------------------------------------------------------------------
@@ -200,19 +222,27 @@ class SensoryClient:
 
     def create_dataset(self, name: str, width: int, height: int, channels: int = 1) -> dict:
         body = {"name": name, "width": width, "height": height, "channels": channels}
-        return self._call("POST", "/api/v1/datasets", json=body).json()
+        return self._call("POST", "/api/v1/datasets", json=body, idempotent=True).json()
 
     def dataset_info(self, dataset: str) -> dict:
         return self._call("GET", f"/api/v1/datasets/{dataset}").json()
 
     def add_category(self, dataset: str, name: str) -> bool:
-        return self._call("POST", f"/api/v1/datasets/{dataset}/categories", json={"name": name}).json()["created"]
+        return self._call(
+            "POST", f"/api/v1/datasets/{dataset}/categories", json={"name": name}, idempotent=True
+        ).json()["created"]
+
+    def delete_category(self, dataset: str, name: str) -> None:
+        """Remove an empty category (409 while it holds images)."""
+        # Not repeated after a lost answer: a repeat would find the category gone and answer 404.
+        self._call("DELETE", f"/api/v1/datasets/{dataset}/categories/{quote(name, safe='')}", idempotent=False)
 
     def store_images(self, dataset: str, images: Iterable[tuple[bytes | np.ndarray, str]]) -> list[dict]:
         """Store many (image, category) pairs in one request; all or nothing."""
         body = {"images": [{"category": category, "data": _b64(image)} for image, category in images]}
-        return self._call("POST", f"/api/v1/datasets/{dataset}/images", json=body,
-                          timeout=max(self.timeout, 60)).json()["stored"]
+        return self._call(
+            "POST", f"/api/v1/datasets/{dataset}/images", json=body, timeout=max(self.timeout, 60), idempotent=True
+        ).json()["stored"]
 
     def list_images(self, dataset: str, category: str | None = None, offset: int = 0, limit: int = 100) -> dict:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
@@ -224,40 +254,51 @@ class SensoryClient:
         return self._call("GET", f"/api/v1/datasets/{dataset}/images/{image_id}").content
 
     def delete_images(self, dataset: str, ids: list[str]) -> int:
+        # Not repeated after a lost answer: a repeat would find the images gone and answer 404.
         return self._call("POST", f"/api/v1/datasets/{dataset}/images/delete", json={"ids": ids}).json()["deleted"]
 
     def relabel_images(self, dataset: str, ids: list[str], category: str) -> int:
         body = {"ids": ids, "category": category}
-        return self._call("POST", f"/api/v1/datasets/{dataset}/images/relabel", json=body).json()["relabelled"]
+        return self._call("POST", f"/api/v1/datasets/{dataset}/images/relabel", json=body, idempotent=True).json()[
+            "relabelled"
+        ]
 
     def batch(self, dataset: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> LabelledImages:
         """A random batch as uint8 arrays, in the binary form (fast)."""
         body: dict[str, Any] = {"batch_size": batch_size, "noise": noise}
         if seed is not None:
             body["seed"] = seed
-        response = self._call("POST", f"/api/v1/datasets/{dataset}/batch", json=body, timeout=max(self.timeout, 120))
+        response = self._call(
+            "POST", f"/api/v1/datasets/{dataset}/batch", json=body, timeout=max(self.timeout, 120), idempotent=True
+        )
         return read_npz(response.content, response.headers.get("X-Dataset-Version", ""))
 
     def classify(self, image: bytes | np.ndarray):
         """Classify one image with the service's model (a :class:`dicebox.inference.Classification`)."""
         from dicebox.inference import Classification
 
-        body = self._call("POST", "/api/v1/classify", json={"data": _b64(image)}).json()
+        body = self._call("POST", "/api/v1/classify", json={"data": _b64(image)}, idempotent=True).json()
         return Classification(
-            label=body["label"], index=body["index"], confidence=body["confidence"],
-            probabilities=body["probabilities"], model_id=body["model_id"], seconds=body["seconds"],
+            label=body["label"],
+            index=body["index"],
+            confidence=body["confidence"],
+            probabilities=body["probabilities"],
+            model_id=body["model_id"],
+            seconds=body["seconds"],
         )
 
     def classify_compat(self, image: bytes | np.ndarray) -> int:
         """The original ``/api/classify``: the category index, -1 when no model is loaded."""
-        return self._call("POST", "/api/classify", json={"data": _b64(image)}).json()["classification"]
+        return self._call("POST", "/api/classify", json={"data": _b64(image)}, idempotent=True).json()["classification"]
 
     def model(self) -> dict:
         return self._call("GET", "/api/v1/model").json()
 
     def load_model(self, bundle: str) -> dict:
         """Switch the served model to a bundle folder inside the service's weights folder."""
-        return self._call("POST", "/api/v1/model", json={"bundle": bundle}, timeout=max(self.timeout, 120)).json()
+        return self._call(
+            "POST", "/api/v1/model", json={"bundle": bundle}, timeout=max(self.timeout, 120), idempotent=True
+        ).json()
 
     def arrays(self, dataset: str) -> LabelledImages:
         """The whole data set as uint8 arrays with its content version."""
@@ -266,7 +307,11 @@ class SensoryClient:
 
     # Batch orders ------------------------------------------------------------------------------
     def place_order(self, dataset: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> str:
-        """Order ``batch_size`` distinct images of ``dataset``; returns the order id."""
+        """Order ``batch_size`` distinct images of ``dataset``; returns the order id.
+
+        Not repeated once it may have reached the service (a repeat would place a second order):
+        :class:`OutcomeUnknown` then; an order nobody collects expires by itself.
+        """
         body: dict[str, Any] = {"batch_size": batch_size, "noise": noise}
         if seed is not None:
             body["seed"] = seed
@@ -276,8 +321,7 @@ class SensoryClient:
         """``{order_id, dataset, batch_size, ready, delivered, shards_total, shards_done, state, ...}``."""
         return self._call("GET", f"/api/v1/orders/{order_id}").json()
 
-    def collect(self, order_id: str, max_items: int = 10_000, start: int | None = None,
-                wait: float = 0.0) -> Collected:
+    def collect(self, order_id: str, max_items: int = 10_000, start: int | None = None, wait: float = 0.0) -> Collected:
         """Up to ``max_items`` items of an order in binary form (zero when none is ready in ``wait`` s).
 
         With ``start`` (the number of items already received) the call is safe to retry: the service
@@ -288,8 +332,13 @@ class SensoryClient:
             params["start"] = start
         if wait:
             params["wait"] = wait
-        response = self._call("POST", f"/api/v1/orders/{order_id}/items", params=params,
-                              timeout=max(self.timeout, wait + 60))
+        response = self._call(
+            "POST",
+            f"/api/v1/orders/{order_id}/items",
+            params=params,
+            timeout=max(self.timeout, wait + 60),
+            idempotent=start is not None,
+        )
         headers = response.headers
         return Collected(
             items=read_npz(response.content, headers.get("X-Dataset-Version", "")),
@@ -356,9 +405,18 @@ class SensoryClient:
     def batch_order(self, batch_size: int, noise: float = 0.0) -> str:
         """The original ``/api/sensory/batch``: an order on the configured data set; returns its batch id."""
         return self._call("POST", "/api/sensory/batch", json={"batch_size": batch_size, "noise": noise}).json()[
-            "batch_id"]
+            "batch_id"
+        ]
 
     def poll(self, batch_id: str) -> tuple[list, list]:
         """The original ``/api/sensory/poll``: one item (one-hot label, pixel lists), or two empty lists."""
         body = self._call("POST", "/api/sensory/poll", json={"batch_id": batch_id}).json()
         return body["label"], body["data"]
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached the service: no connection was ever made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)  # refused, or the name did not resolve

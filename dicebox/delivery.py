@@ -1,8 +1,10 @@
 """Delivering recorded frames to the sensory service in the background, through the spool.
 
 ``submit`` returns as soon as the frame is durably spooled; a delivery thread sends spooled
-frames in batches and removes them once the service acknowledged them. While the service is
-unreachable frames wait on disk and delivery retries with capped backoff.
+frames in batches and removes them once the service acknowledged them. Only the service's
+definite answer that a frame can never be stored (:data:`FRAME_REFUSALS`) sets that frame aside;
+any other failure (unreachable, 5xx including a full disk, a refused key, a missing route, a
+malformed answer) keeps every frame spooled and retries with capped backoff.
 """
 
 from __future__ import annotations
@@ -16,16 +18,41 @@ from pathlib import Path
 
 import numpy as np
 
-from dicebox.client import ClientError, NotFoundError, SensoryClient, ServiceUnavailable, Unauthorized, encode_png
+from dicebox.backoff import Backoff
+from dicebox.client import ClientError, NotFoundError, SensoryClient
+from dicebox.images import encode_png
 from dicebox.spool import FrameSpool
+from dicebox.store import InvalidName
 from dicebox.store.names import parse_dataset_id
 
 log = logging.getLogger(__name__)
 
+# (status, error code) of the service's answers that mean "this frame can never be stored": the
+# frame's own image, category or size (STORE_ERRORS in dicebox.service.errors) or a body too large
+# for one frame. A 401, a 404, a 5xx or a proxy's HTML page says nothing about the frame.
+FRAME_REFUSALS = frozenset(
+    {
+        (400, "invalid_image"),
+        (400, "invalid_name"),
+        (400, "invalid_field"),
+        (409, "conflict"),
+        (413, "image_too_large"),
+        (413, "request_entity_too_large"),
+    }
+)
+
+
+def refuses_frame(exc: BaseException) -> bool:
+    """True when ``exc`` is the service's definite refusal of the frames it was sent."""
+    return isinstance(exc, ClientError) and (exc.status, exc.code) in FRAME_REFUSALS
+
 
 @dataclass(frozen=True)
 class DeliveryState:
-    """What the operator sees: frames waiting, delivered this session, refused, and the link."""
+    """What the operator sees: frames waiting, delivered this session, refused, and the link.
+
+    ``last_error`` says why frames are waiting (empty once a delivery succeeded).
+    """
 
     pending: int
     delivered: int
@@ -54,7 +81,8 @@ class FrameDelivery:
         self._max_backoff = max_backoff
         self._channels = channels
         self._on_change = on_change
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # new frames, or anything else worth looking at
+        self._retry_now = threading.Event()  # cuts a backoff short (new client, flush, close)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._delivered = 0
@@ -77,15 +105,23 @@ class FrameDelivery:
         with self._lock:
             self._client = client
             self._connected = False
+        self._retry_now.set()
         self._wake.set()
 
     def state(self) -> DeliveryState:
         with self._lock:
-            return DeliveryState(len(self.spool), self._delivered, self.spool.rejected_count(),
-                                 self._connected, self._last_error, self._last_rejection)
+            return DeliveryState(
+                len(self.spool),
+                self._delivered,
+                self.spool.rejected_count(),
+                self._connected,
+                self._last_error,
+                self._last_rejection,
+            )
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the spool is empty (True) or ``timeout`` passes (False)."""
+        self._retry_now.set()
         self._wake.set()
         deadline = time.monotonic() + timeout
         while len(self.spool) and time.monotonic() < deadline:
@@ -95,12 +131,13 @@ class FrameDelivery:
     def close(self) -> None:
         """Stop delivering; undelivered frames stay spooled for next time."""
         self._stop.set()
+        self._retry_now.set()
         self._wake.set()
         self._thread.join(timeout=10)
 
     # Delivery thread ----------------------------------------------------------------------------
     def _run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(initial=0.2, cap=self._max_backoff)
         while not self._stop.is_set():
             with self._lock:
                 client = self._client
@@ -111,56 +148,73 @@ class FrameDelivery:
                 continue
             try:
                 self._send(client, frames)
-            except (ServiceUnavailable, Unauthorized) as exc:
-                self._set_link(False, str(exc))
-                self._wake.wait(timeout=backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+            except Exception as exc:  # noqa: BLE001 - whatever failed, the frames stay spooled
+                message = str(exc) if isinstance(exc, ClientError) else f"{type(exc).__name__}: {exc}"
+                if message != self._last_error:
+                    log.warning("frames kept in the spool: %s", message)
+                self._set_link(False, message)
+                # Only a new client, a flush or close cuts this short: new frames must not.
+                self._retry_now.wait(timeout=backoff.next())
+                self._retry_now.clear()
                 continue
-            backoff = 0.2
+            backoff.reset()
             self._set_link(True, "")
 
     def _send(self, client: SensoryClient, frames: list) -> None:
+        """Deliver ``frames``; raises (leaving the rest spooled) on anything but a refusal."""
         by_dataset: dict[str, list] = {}
         for frame in frames:
             by_dataset.setdefault(frame.dataset, []).append(frame)
         for dataset, group in by_dataset.items():
             try:
-                try:
-                    client.store_images(dataset, [(f.png, f.category) for f in group])
-                except NotFoundError:
-                    # A data set the service has not seen yet: create it, as the original did.
-                    name, width, height = parse_dataset_id(dataset)
-                    client.create_dataset(name, width, height, channels=self._channels)
-                    client.store_images(dataset, [(f.png, f.category) for f in group])
-            except (ServiceUnavailable, Unauthorized):
-                raise
+                self._store(client, dataset, group)
             except ClientError as exc:
-                # One bad frame refuses the whole batch: find it by sending them one by one.
-                log.warning("service refused a batch (%s); delivering one by one", exc)
-                self._send_one_by_one(client, dataset, group)
+                if not refuses_frame(exc):
+                    raise
+                if len(group) == 1:
+                    self._reject(group[0], exc)
+                else:
+                    # One bad frame refuses the whole batch: find it by sending them one by one.
+                    log.warning("service refused a batch (%s); delivering one by one", exc)
+                    self._send_one_by_one(client, dataset, group)
                 continue
-            self.spool.remove(group)
-            with self._lock:
-                self._delivered += len(group)
-            self._changed()
+            self._delivered_now(group)
 
     def _send_one_by_one(self, client: SensoryClient, dataset: str, group: list) -> None:
         for frame in group:
             try:
-                client.store_images(dataset, [(frame.png, frame.category)])
-            except (ServiceUnavailable, Unauthorized):
-                raise
+                self._store(client, dataset, [frame])
             except ClientError as exc:
-                log.warning("service refused frame %s: %s", frame.path.name, exc)
-                self.spool.reject(frame.path)
-                with self._lock:
-                    self._last_rejection = str(exc)
-                self._changed()
+                if not refuses_frame(exc):
+                    raise
+                self._reject(frame, exc)
                 continue
-            self.spool.remove([frame])
-            with self._lock:
-                self._delivered += 1
-            self._changed()
+            self._delivered_now([frame])
+
+    def _store(self, client: SensoryClient, dataset: str, group: list) -> None:
+        try:
+            client.store_images(dataset, [(f.png, f.category) for f in group])
+        except NotFoundError:
+            # A data set the service has not seen yet: create it, as the original did.
+            try:
+                name, width, height = parse_dataset_id(dataset)
+            except InvalidName as exc:
+                raise ClientError(str(exc), 400, "invalid_name") from None
+            client.create_dataset(name, width, height, channels=self._channels)
+            client.store_images(dataset, [(f.png, f.category) for f in group])
+
+    def _delivered_now(self, frames: list) -> None:
+        self.spool.remove(frames)
+        with self._lock:
+            self._delivered += len(frames)
+        self._changed()
+
+    def _reject(self, frame, exc: ClientError) -> None:
+        log.warning("service refused frame %s: %s", frame.path.name, exc)
+        self.spool.reject(frame.path)
+        with self._lock:
+            self._last_rejection = str(exc)
+        self._changed()
 
     def _set_link(self, connected: bool, error: str) -> None:
         with self._lock:

@@ -83,6 +83,9 @@ class DemoResult:
     generations: list[dict] = field(default_factory=list)
     champion_genome: str = ""
     champion_validation_accuracy: float | None = None
+    # What the evolution added: the seeded dice CNN, trained the same way, on the same fresh frames.
+    seeded_accuracy: float | None = None
+    champion_is_seeded: bool = False
     seconds: float = 0.0
     run_dir: str = ""
     bundle: str = ""
@@ -100,9 +103,12 @@ class Demo:
 
     def __init__(self, options: DemoOptions, *, say: Say = print, terminal_progress: bool = True,
                  on_service: Callable[[str, str], None] | None = None,
-                 on_event: Callable[[dict], None] | None = None, keep_service: bool = False) -> None:
+                 on_event: Callable[[dict], None] | None = None, keep_service: bool = False,
+                 on_output: Say | None = None) -> None:
         self.options = options
         self.say = say
+        # The child processes' own lines (their tables and logs): to ``say`` unless told elsewhere.
+        self.on_output = on_output
         self.terminal_progress = terminal_progress
         self.on_service = on_service
         self.on_event = on_event
@@ -134,7 +140,7 @@ class Demo:
             self._check()
             self.say(f"[2/5] Recording {o.per_face} frames of each face with the synthetic dice camera, "
                      f"in {o.scenes} scenes (lighting, background, die)")
-            report = self._record(client, KeepMode.ALL, o.per_face, seeds=self._scenes(0))
+            report = self._record(client, KeepMode.ALL, o.per_face, seeds=self.scenes(0))
             result.recorded = report.total_kept
             self.say(f"      recorded {report.total_kept} frames in {report.seconds:.1f} s")
             self._check()
@@ -157,7 +163,7 @@ class Demo:
                 shutil.copytree(finished["champion_bundle"], first, dirs_exist_ok=True)
                 client.load_model(first.name)
                 report = self._record(client, KeepMode.MISCLASSIFIED, o.misclassified_per_face,
-                                      seeds=self._scenes(1), classifier=client,
+                                      seeds=self.scenes(1), classifier=client,
                                       max_offers=o.misclassified_per_face * 10)
                 result.misclassified_kept = report.total_kept
                 self.say(f"      kept {report.total_kept} misclassified frames of "
@@ -172,6 +178,18 @@ class Demo:
             self._check()
             self.say(f"[5/5] Classifying {o.test_frames} fresh frames live through /api/v1/classify")
             self._evaluate(client, result)
+            result.champion_is_seeded = champion.fingerprint() == DICE_CNN.fingerprint()
+            if result.champion_is_seeded:
+                result.seeded_accuracy = result.accuracy
+            else:
+                self._check()
+                self.say("      the seeded dice CNN, trained the same way, on the same fresh frames "
+                         "(what the evolution added)")
+                seeded = self._train_final(DICE_CNN, "seeded")
+                client.load_model(seeded.name)
+                confusion, _ = self._classify_fresh(client)
+                result.seeded_accuracy = float(np.trace(confusion) / confusion.sum())
+                client.load_model(bundle.name)  # the champion stays the service's model
         except KeyboardInterrupt:
             raise DemoStopped("interrupted") from None
         finally:
@@ -193,7 +211,7 @@ class Demo:
             self.on_service(url, self.config.server.api_access_key)
         return client
 
-    def _scenes(self, part: int) -> list[int]:
+    def scenes(self, part: int) -> list[int]:
         """Camera seeds (scenes) of one part of the demo: recording, second pass, test; never shared."""
         return [self.options.seed * 100_000 + part * 10_000 + i for i in range(self.options.scenes)]
 
@@ -223,7 +241,7 @@ class Demo:
 
     def _child(self, args: list[str]) -> ChildProcess:
         child = ChildProcess(args, on_event=self.on_event, stderr_to_terminal=self.terminal_progress,
-                             on_line=None if self.terminal_progress else self.say)
+                             on_line=None if self.terminal_progress else (self.on_output or self.say))
         self.children.append(child)
         child.start()
         code = child.wait()
@@ -241,16 +259,18 @@ class Demo:
         args = ["evolve", "--data-dir", str(self.data_dir), "--generations", str(o.generations),
                 "--population", str(o.population), "--epochs", str(o.epochs), "--seed", str(o.seed),
                 "--population-file", str(seed_file), "--workers", str(o.workers), "--json-events",
-                "--max-parameters", str(o.max_parameters)]
+                "--max-parameters", str(o.max_parameters),
+                # The demo trains the champion on every frame itself (step 4), after a second recording.
+                "--final-epochs", "0", "--test-share", "0"]
         if not self.terminal_progress:
             args.append("--quiet")
         return self._child(args).events
 
-    def _train_final(self, champion: Genome) -> Path:
+    def _train_final(self, champion: Genome, name: str = "champion") -> Path:
         o = self.options
-        genome_file = o.out / "champion-genome.json"
+        genome_file = o.out / f"{name}-genome.json"
         genome_file.write_text(champion.to_json(), encoding="utf-8")
-        bundle = self.config.weights_dir / "champion"
+        bundle = self.config.weights_dir / name
         args = ["train", "--data-dir", str(self.data_dir), "--genome", str(genome_file), "--out", str(bundle),
                 "--epochs", str(o.final_epochs), "--seed", str(o.seed), "--patience", "5"]
         if not self.terminal_progress:
@@ -259,9 +279,19 @@ class Demo:
         return bundle
 
     def _evaluate(self, client: SensoryClient, result: DemoResult) -> None:
+        confusion, seconds = self._classify_fresh(client)
+        faces = list(DICE_FACES)
+        total = int(confusion.sum())
+        result.accuracy = float(np.trace(confusion) / total)
+        result.per_class = {face: float(confusion[i, i] / confusion[i].sum()) for i, face in enumerate(faces)}
+        result.confusion = confusion.tolist()
+        result.frames_per_second = total / seconds
+
+    def _classify_fresh(self, client: SensoryClient) -> tuple[np.ndarray, float]:
+        """The confusion matrix of the service's model on the test frames (the same every call), and seconds."""
         o = self.options
         sources = [open_source(f"synthetic:dice?seed={seed}&uncapped=1&hold=1&rpm=60")
-                   for seed in self._scenes(2)[: max(1, min(o.scenes, o.test_frames // 12))]]
+                   for seed in self.scenes(2)[: max(1, min(o.scenes, o.test_frames // 12))]]
         faces = list(DICE_FACES)
         confusion = np.zeros((len(faces), len(faces)), np.int64)
         per_face = max(1, o.test_frames // len(faces))
@@ -279,12 +309,7 @@ class Demo:
         finally:
             for source in sources:
                 source.close()
-        seconds = time.perf_counter() - started
-        total = int(confusion.sum())
-        result.accuracy = float(np.trace(confusion) / total)
-        result.per_class = {face: float(confusion[i, i] / confusion[i].sum()) for i, face in enumerate(faces)}
-        result.confusion = confusion.tolist()
-        result.frames_per_second = total / seconds
+        return confusion, time.perf_counter() - started
 
     def _shutdown(self) -> None:
         for child in list(self.children):

@@ -21,6 +21,7 @@ def write_report(result, options) -> list[Path]:
         f"champion bundle:        {result.bundle}",
         f"champion (evolution):   validation accuracy {result.champion_validation_accuracy or 0:.3f}",
         f"champion genome:        {result.champion_genome}",
+        _contribution(result),
         "",
         f"fresh synthetic frames classified through /api/v1/classify: {sum(map(sum, result.confusion))}",
         f"accuracy:               {result.accuracy:.3f}",
@@ -41,6 +42,19 @@ def write_report(result, options) -> list[Path]:
     report = out / "report.txt"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [report, *_plots(result)]
+
+
+def _contribution(result) -> str:
+    """What the evolution added over the hand-written dice CNN that seeds it, on the same fresh frames."""
+    frames = sum(map(sum, result.confusion))
+    if result.seeded_accuracy is None:
+        return "evolution's contribution: not measured"
+    if result.champion_is_seeded:
+        return (f"evolution's contribution: none - the champion is the seeded dice CNN "
+                f"({result.seeded_accuracy:.3f} on the {frames} fresh frames)")
+    return (f"evolution's contribution: champion {result.accuracy:.3f} vs the seeded dice CNN "
+            f"{result.seeded_accuracy:.3f} ({result.accuracy - result.seeded_accuracy:+.3f}), each trained "
+            f"the same way and classifying the same {frames} fresh frames")
 
 
 def _plots(result) -> list[Path]:

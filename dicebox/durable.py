@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -20,26 +21,15 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(
-    path: Path, data: bytes, *, sync: bool = True, sync_dir: bool = True, temp: Path | None = None
-) -> None:
+def write_atomic(path: Path, data: bytes, *, sync: bool = True, sync_dir: bool = True) -> None:
     """Write ``data`` to ``path``: temp file in the same folder, fsync, rename, fsync the folder.
 
     ``sync_dir=False`` leaves the folder's fsync to the caller, who may batch it over many files.
-    ``temp`` is an existing empty file in the same folder to use as the temp file.
     """
     path = Path(path)
-    tmp = temp or path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     try:
-        try:
-            fh = open(tmp, "r+b") if temp is not None else open(tmp, "xb")
-        except FileNotFoundError:
-            if temp is None:
-                raise
-            # The pre-created file was cleaned up meanwhile: make a new one.
-            tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
-            fh = open(tmp, "xb")
-        with fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             if sync:
                 fh.flush()
@@ -50,6 +40,25 @@ def write_atomic(
         raise
     if sync and sync_dir:
         fsync_dir(path.parent)
+
+
+def sibling_path(path: Path, kind: str) -> Path:
+    """A hidden, unique name beside ``path`` (``.<kind>-<random>-<name>``), for staging or setting aside."""
+    return path.with_name(f".{kind}-{uuid.uuid4().hex[:12]}-{path.name}")
+
+
+def replace_dir(ready: Path, path: Path) -> None:
+    """Move the complete folder ``ready`` to ``path``, replacing what is there (set aside, then removed)."""
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+    old = None
+    if path.exists():
+        old = sibling_path(path, "old")
+        os.rename(path, old)
+    os.rename(ready, path)
+    fsync_dir(path.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text_atomic(path: Path, text: str, *, sync: bool = True) -> None:

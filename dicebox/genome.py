@@ -3,8 +3,16 @@
 A :class:`Genome` is an optimizer name plus an ordered tuple of hidden layers. The input (uint8
 image, rescaled to 0..1 inside the network) and the softmax output layer are not part of it: they
 follow from the data set. Spatial layers (``conv2d``, ``maxpool2d``) work on the image; the first
-``dense`` layer flattens it automatically. A spatial layer after a dense layer is invalid;
-:meth:`Genome.repaired` moves such layers to just before the first dense layer.
+``dense`` layer (or the output) turns it into a vector by the genome's ``head``: flattened, or
+averaged (``global_average``) or maxed (``global_max``) over the image per channel. A spatial layer
+after a dense layer is invalid; :meth:`Genome.repaired` moves such layers to just before the first
+dense layer.
+
+Training genes, each optional: ``learning_rate`` (else the optimizer's default), ``batch_size``
+(else the training's), ``augmentation`` (random translation, rotation, zoom, contrast and flips,
+active only while training), and per conv2d layer ``batch_norm`` (convolution, batch
+normalisation, then the activation). A genome without them reads, builds and fingerprints exactly
+as before they existed.
 
 Layer-level checks (positive sizes, known names, dropout rate in [0, 1)) run on construction, so
 an intrinsically broken layer cannot exist; checks that need the image size run in
@@ -31,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dicebox.durable import write_text_atomic
 
 if TYPE_CHECKING:
-    from dicebox.camera.preprocess import Geometry
+    from dicebox.images import Geometry
 
 ACTIVATIONS: tuple[str, ...] = (
     "relu",
@@ -51,10 +59,40 @@ ACTIVATIONS: tuple[str, ...] = (
 )
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamax", "nadam", "rmsprop", "sgd", "adagrad", "adadelta", "adamw")
 PADDINGS: tuple[str, ...] = ("same", "valid")
+#: How the image becomes a vector before the dense layers: flattened, or pooled over height and width.
+HEADS: tuple[str, ...] = ("flatten", "global_average", "global_max")
+#: Kinds of in-model augmentation; the first four are strengths in [0, 1), the flips on or off.
+AUGMENTATIONS: tuple[str, ...] = ("translation", "rotation", "zoom", "contrast", "horizontal_flip", "vertical_flip")
+
+# Keras 3 defaults except where they do not train small image models well: Adadelta's 0.001 barely
+# moves (Keras 2 and the original used 1.0), SGD and Adagrad want a larger step.
+DEFAULT_LEARNING_RATES: dict[str, float] = {
+    "adam": 1e-3,
+    "adamax": 2e-3,
+    "nadam": 1e-3,
+    "rmsprop": 1e-3,
+    "adamw": 1e-3,
+    "sgd": 1e-2,
+    "adagrad": 1e-2,
+    "adadelta": 1.0,
+}
+MAX_LEARNING_RATE = 10.0
+MAX_BATCH_SIZE = 65_536
+
+
+# Guards checked before anything is built: a genome file is user input, and Keras takes minutes (or
+# hangs) on a network far past these sizes before it fails.
+MAX_LAYERS = 256
+MAX_GENOME_BYTES = 1_000_000
+DEFAULT_MAX_PARAMETERS = 50_000_000  # about 800 MB with Adam's state; `dicebox train --max-parameters` raises it
 
 
 class GenomeError(ValueError):
     """A genome that cannot become a working network; the message says which layer and why."""
+
+
+class GenomeTooLarge(GenomeError):
+    """A genome past a size limit (layers, parameters, file size): no repair makes it fit."""
 
 
 def _int(value: Any, what: str) -> int:
@@ -87,6 +125,18 @@ def _choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
 
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)  # normalising fields of a frozen dataclass
+
+
+def _bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise GenomeError(f"{what} must be true or false, got {value!r}")
+    return value
+
+
+def _strength(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise GenomeError(f"{what} must be a number in [0, 1), got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -124,13 +174,18 @@ class DropoutLayer:
 
 @dataclass(frozen=True)
 class Conv2DLayer:
-    """A 2-D convolution; ``kernel_size`` and ``strides`` are (height, width)."""
+    """A 2-D convolution; ``kernel_size`` and ``strides`` are (height, width).
+
+    With ``batch_norm`` the convolution (without bias) is followed by batch normalisation and only
+    then by the activation.
+    """
 
     filters: int
     kernel_size: tuple[int, int] = (3, 3)
     strides: tuple[int, int] = (1, 1)
     padding: str = "same"
     activation: str = "relu"
+    batch_norm: bool = False
     type: ClassVar[str] = "conv2d"
 
     def __post_init__(self) -> None:
@@ -139,9 +194,10 @@ class Conv2DLayer:
         _set(self, "strides", _pair(self.strides, "conv2d strides"))
         _set(self, "padding", _choice(self.padding, PADDINGS, "padding"))
         _set(self, "activation", _choice(self.activation, ACTIVATIONS, "activation"))
+        _set(self, "batch_norm", _bool(self.batch_norm, "conv2d batch_norm"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "type": self.type,
             "filters": self.filters,
             "kernel_size": list(self.kernel_size),
@@ -149,6 +205,9 @@ class Conv2DLayer:
             "padding": self.padding,
             "activation": self.activation,
         }
+        if self.batch_norm:  # written only when on: older genomes keep their JSON and fingerprint
+            data["batch_norm"] = True
+        return data
 
 
 @dataclass(frozen=True)
@@ -163,6 +222,48 @@ class MaxPool2DLayer:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "pool_size": list(self.pool_size)}
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random changes to every training image, inside the network (inactive when classifying).
+
+    Strengths are fractions as Keras takes them: ``translation`` of the height and width,
+    ``rotation`` of a full turn, ``zoom`` of the size, ``contrast`` of the contrast. Flips are off
+    unless asked for: most image classes (digits, letters, many objects) are not mirror-symmetric.
+    """
+
+    translation: float = 0.0
+    rotation: float = 0.0
+    zoom: float = 0.0
+    contrast: float = 0.0
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("translation", "rotation", "zoom", "contrast"):
+            _set(self, name, _strength(getattr(self, name), f"augmentation {name}"))
+        for name in ("horizontal_flip", "vertical_flip"):
+            _set(self, name, _bool(getattr(self, name), f"augmentation {name}"))
+
+    @property
+    def active(self) -> bool:
+        return self != Augmentation()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only what is switched on (an empty object means no augmentation)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Augmentation:
+        if not isinstance(data, dict):
+            raise GenomeError(f"augmentation must be a JSON object, got {data!r}")
+        unknown = sorted(set(data) - set(AUGMENTATIONS))
+        if unknown:
+            raise GenomeError(
+                f"unknown augmentation {', '.join(map(repr, unknown))} (expected some of {', '.join(AUGMENTATIONS)})"
+            )
+        return cls(**data)
 
 
 Layer = DenseLayer | DropoutLayer | Conv2DLayer | MaxPool2DLayer
@@ -185,9 +286,7 @@ def layer_from_dict(data: Any, position: int = 0) -> Layer:
     kind = data.get("type")
     cls = LAYER_TYPES.get(kind.lower()) if isinstance(kind, str) else None
     if cls is None:
-        raise GenomeError(
-            f"{where}unknown layer type {kind!r} (expected one of dense, dropout, conv2d, maxpool2d)"
-        )
+        raise GenomeError(f"{where}unknown layer type {kind!r} (expected one of dense, dropout, conv2d, maxpool2d)")
     names = {f.name for f in dataclasses.fields(cls)}
     required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
     missing = sorted(required - data.keys())
@@ -205,17 +304,22 @@ Shape = tuple[int, ...]
 
 @dataclass(frozen=True)
 class Genome:
-    """An optimizer and the hidden layers of a classifier, in order."""
+    """An optimizer and the hidden layers of a classifier, in order, plus optional training genes."""
 
     layers: tuple[Layer, ...]
     optimizer: str = "adam"
     input_shape: Any = None
     output_size: int | None = None
+    head: str = "flatten"
+    learning_rate: float | None = None  # None: the optimizer's default (DEFAULT_LEARNING_RATES)
+    batch_size: int | None = None  # None: the training's batch size
+    augmentation: Augmentation = Augmentation()
 
     def __post_init__(self) -> None:
         layers = tuple(self.layers)
         if not layers:
             raise GenomeError("a genome needs at least one layer")
+        _check_layer_count(len(layers))
         for i, layer in enumerate(layers, 1):
             if not isinstance(layer, (DenseLayer, DropoutLayer, Conv2DLayer, MaxPool2DLayer)):
                 raise GenomeError(f"layer {i}: not a layer: {layer!r}")
@@ -223,16 +327,48 @@ class Genome:
         _set(self, "optimizer", _choice(self.optimizer, OPTIMIZERS, "optimizer"))
         if isinstance(self.input_shape, list):
             _set(self, "input_shape", tuple(self.input_shape))
+        _set(self, "head", _choice(self.head, HEADS, "head"))
+        rate = self.learning_rate
+        if rate is not None:
+            if (
+                isinstance(rate, bool)
+                or not isinstance(rate, (int, float))
+                or not 0 < rate <= MAX_LEARNING_RATE
+                or not math.isfinite(rate)
+            ):
+                raise GenomeError(f"learning_rate must be a number in (0, {MAX_LEARNING_RATE:g}], got {rate!r}")
+            _set(self, "learning_rate", float(rate))
+        if self.batch_size is not None:
+            size = _int(self.batch_size, "batch_size")
+            if size > MAX_BATCH_SIZE:
+                raise GenomeError(f"batch_size must be at most {MAX_BATCH_SIZE:,}, got {size:,}")
+            _set(self, "batch_size", size)
+        if not isinstance(self.augmentation, Augmentation):
+            raise GenomeError(f"augmentation must be an Augmentation, got {self.augmentation!r}")
+
+    def genes(self) -> dict[str, Any]:
+        """The training genes that differ from their defaults, as JSON (what older genomes lack)."""
+        data: dict[str, Any] = {}
+        if self.head != "flatten":
+            data["head"] = self.head
+        if self.learning_rate is not None:
+            data["learning_rate"] = self.learning_rate
+        if self.batch_size is not None:
+            data["batch_size"] = self.batch_size
+        if self.augmentation.active:
+            data["augmentation"] = self.augmentation.to_dict()
+        return data
 
     # JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The lonestar JSON object (key order as the original)."""
+        """The lonestar JSON object (key order as the original, training genes before the layers)."""
         data: dict[str, Any] = {"optimizer": self.optimizer}
         if self.input_shape is not None:
             shape = self.input_shape
             data["input_shape"] = list(shape) if isinstance(shape, tuple) else shape
         if self.output_size is not None:
             data["output_size"] = self.output_size
+        data.update(self.genes())
         data["layers"] = [layer.to_dict() for layer in self.layers]
         return data
 
@@ -245,33 +381,44 @@ class Genome:
             raise GenomeError(f"a genome must be a JSON object, got {type(data).__name__}")
         if "layers" not in data or not isinstance(data["layers"], list):
             raise GenomeError("a genome needs a 'layers' list")
+        _check_layer_count(len(data["layers"]))
         layers = tuple(layer_from_dict(item, i) for i, item in enumerate(data["layers"], 1))
         output_size = data.get("output_size")
         if output_size is not None:
             output_size = _int(output_size, "output_size")
+        augmentation = data.get("augmentation")
         return cls(
             layers=layers,
             optimizer=data.get("optimizer", "adam"),
             input_shape=data.get("input_shape"),
             output_size=output_size,
+            head=data.get("head", "flatten"),
+            learning_rate=data.get("learning_rate"),
+            batch_size=data.get("batch_size"),
+            augmentation=Augmentation() if augmentation is None else Augmentation.from_dict(augmentation),
         )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Genome:
+        if len(text) > MAX_GENOME_BYTES:
+            raise GenomeTooLarge(f"genome JSON is {len(text):,} bytes, more than the limit of {MAX_GENOME_BYTES:,}")
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise GenomeError(f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise GenomeError("not a genome: the JSON is nested too deeply") from None
         return cls.from_dict(data)
 
     def fingerprint(self) -> str:
-        """A stable 16-hex-digit hash of the architecture (optimizer and layers) for caches.
+        """A stable 16-hex-digit hash of the architecture (optimizer, layers, genes) for caches.
 
         ``input_shape``/``output_size`` are left out: the data decides those, and caches key on
-        the data set version separately.
+        the data set version separately. Genes at their defaults are left out too, so a genome
+        written before they existed keeps its fingerprint.
         """
         canonical = json.dumps(
-            {"optimizer": self.optimizer, "layers": [layer.to_dict() for layer in self.layers]},
+            {"optimizer": self.optimizer, "layers": [layer.to_dict() for layer in self.layers], **self.genes()},
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -299,31 +446,48 @@ class Genome:
             out.append(shape)
         return out
 
-    def validate(self, geometry: Geometry, n_classes: int, *, max_parameters: int | None = None) -> None:
-        """Raise GenomeError unless this genome builds a working network for the data set."""
+    def head_shape(self, shape: Shape) -> Shape:
+        """The vector an image-shaped ``shape`` becomes through the head (a vector stays as it is)."""
+        if len(shape) != 3:
+            return shape
+        return (math.prod(shape),) if self.head == "flatten" else (shape[-1],)
+
+    def validate(
+        self, geometry: Geometry, n_classes: int, *, max_parameters: int | None = DEFAULT_MAX_PARAMETERS
+    ) -> None:
+        """Raise GenomeError unless this genome builds a working network for the data set.
+
+        ``max_parameters`` None means no limit; a network past the limit raises GenomeTooLarge.
+        """
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
             raise GenomeError(f"a classifier needs at least 2 classes, got {n_classes!r}")
         count = self.parameter_count(geometry, n_classes)
         if max_parameters is not None and count > max_parameters:
-            raise GenomeError(f"network has {count:,} parameters, more than the limit of {max_parameters:,}")
+            raise GenomeTooLarge(f"network has {count:,} parameters, more than the limit of {max_parameters:,}")
 
-    def validated(self, geometry: Geometry, n_classes: int, *, max_parameters: int | None = None) -> Genome:
+    def validated(
+        self, geometry: Geometry, n_classes: int, *, max_parameters: int | None = DEFAULT_MAX_PARAMETERS
+    ) -> Genome:
         """``self`` after :meth:`validate`, for chaining."""
         self.validate(geometry, n_classes, max_parameters=max_parameters)
         return self
 
     def parameter_count(self, geometry: Geometry, n_classes: int) -> int:
-        """The number of trainable weights of the built network (including the output layer)."""
+        """The number of weights of the built network (including the output layer), as Keras'
+        ``count_params``: batch normalisation's moving mean and variance count too."""
         shape: Shape = (geometry.height, geometry.width, geometry.channels)
         total = 0
         for layer, out in zip(self.layers, self.shapes(geometry), strict=True):
             if isinstance(layer, Conv2DLayer):
                 kh, kw = layer.kernel_size
-                total += (kh * kw * shape[-1] + 1) * layer.filters
+                if layer.batch_norm:  # no bias; scale, offset, moving mean and variance per filter
+                    total += kh * kw * shape[-1] * layer.filters + 4 * layer.filters
+                else:
+                    total += (kh * kw * shape[-1] + 1) * layer.filters
             elif isinstance(layer, DenseLayer):
-                total += (math.prod(shape) + 1) * layer.size
+                total += (math.prod(self.head_shape(shape)) + 1) * layer.size
             shape = out
-        return total + (math.prod(shape) + 1) * n_classes
+        return total + (math.prod(self.head_shape(shape)) + 1) * n_classes
 
     def repaired(self, geometry: Geometry) -> Genome:
         """A genome that is valid for ``geometry``, changed as little as this rule allows.
@@ -360,10 +524,19 @@ class Genome:
     def describe(self) -> str:
         """One line per layer, for logs and the CLI."""
         lines = [f"optimizer {self.optimizer}"]
+        for name, value in self.genes().items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            lines.append(f"{name} {value}")
         for layer in self.layers:
             fields = ", ".join(f"{k}={v}" for k, v in layer.to_dict().items() if k != "type")
             lines.append(f"{layer.type}({fields})")
         return "\n".join(lines)
+
+
+def _check_layer_count(count: int) -> None:
+    if count > MAX_LAYERS:
+        raise GenomeTooLarge(f"a genome has at most {MAX_LAYERS} layers, this one has {count:,}")
 
 
 def _conv_out(height: int, width: int, layer: Conv2DLayer) -> tuple[int, int]:
@@ -378,8 +551,7 @@ def _conv_shape(layer: Conv2DLayer, shape: Shape, position: int) -> Shape:
     kh, kw = layer.kernel_size
     if kh > height or kw > width:
         raise GenomeError(
-            f"layer {position}: conv2d kernel {kh}x{kw} (height x width) is larger than "
-            f"its input {height}x{width}"
+            f"layer {position}: conv2d kernel {kh}x{kw} (height x width) is larger than its input {height}x{width}"
         )
     out_h, out_w = _conv_out(height, width, layer)
     if out_h < 1 or out_w < 1:
@@ -425,7 +597,7 @@ def load_genome(path: str | os.PathLike) -> Genome:
     try:
         return Genome.from_json(text)
     except GenomeError as exc:
-        raise GenomeError(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def save_genome(genome: Genome, path: str | os.PathLike) -> None:
@@ -491,6 +663,8 @@ def read_population(path: str | os.PathLike) -> Population:
         raise GenomeError(f"population file not found: {path}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GenomeError(f"cannot read population file {path}: {exc}") from None
+    except RecursionError:
+        raise GenomeError(f"cannot read population file {path}: the JSON is nested too deeply") from None
     try:
         return Population.from_dict(data)
     except GenomeError as exc:

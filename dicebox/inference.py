@@ -3,9 +3,12 @@
 :class:`Classifier` loads a bundle once, compiles one ``tf.function`` with a fixed input
 signature (uint8, any batch size) and warms it up, so a frame costs about a millisecond instead of
 the tens of milliseconds of ``model.predict``. Every frame goes through
-:func:`dicebox.camera.preprocess.to_geometry`, the same preprocessing the training images had.
+:func:`dicebox.images.to_geometry`, the same preprocessing the training images had.
 :meth:`Classifier.swap` loads and warms a new bundle completely before replacing one reference
 under a lock; a classification in flight finishes on the model it started with.
+
+Without TensorFlow, a :class:`Classifier` runs an export kit (``dicebox export-model``) through
+ONNX Runtime or LiteRT instead (:mod:`dicebox.runtimes`), with the same answers.
 """
 
 from __future__ import annotations
@@ -16,18 +19,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from dicebox.bundle import Bundle, check_compatible, load_bundle
-from dicebox.camera.preprocess import Geometry, to_geometry
-from dicebox.store.errors import InvalidImage
-from dicebox.store.images import DEFAULT_MAX_PIXELS
-from dicebox.store.images import decode_image as decode_untrusted
-
-if TYPE_CHECKING:
-    import keras
+from dicebox.bundle import Bundle, check_compatible
+from dicebox.images import Geometry, to_geometry
+from dicebox.images.untrusted import DEFAULT_MAX_PIXELS, InvalidImage
+from dicebox.images.untrusted import decode_image as decode_untrusted
+from dicebox.runtimes import ModelSource, load_runner, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ class Classification:
 
 
 def decode_image(data: bytes | bytearray | memoryview, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode PNG/JPEG bytes to a uint8 array with the store's checks (size read from the header
-    first, so a decompression bomb is refused before any pixel is decoded)."""
+    """Decode PNG/JPEG bytes to a uint8 array (size read from the header first, so a decompression
+    bomb is refused before any pixel is decoded)."""
     try:
         return decode_untrusted(bytes(data), max_pixels)
     except InvalidImage as exc:
@@ -88,26 +88,29 @@ _LOAD_LOCK = threading.Lock()
 
 @dataclass(frozen=True, eq=False)
 class _Engine:
-    """One loaded bundle: model plus its compiled call; never changes once built."""
+    """One loaded model and its compiled call; never changes once built."""
 
     bundle: Bundle
-    model: keras.Model
-    call: Any  # tf.function: uint8 (N, H, W, C) -> float32 (N, classes)
+    runtime: str  # keras, onnx or tflite
+    call: Any  # uint8 (N, H, W, C) -> float32 numpy (N, classes)
 
     @classmethod
-    def load(cls, bundle: Bundle) -> _Engine:
+    def load(cls, source: ModelSource) -> _Engine:
+        if source.runtime != "keras":
+            return cls(source.bundle, source.runtime, load_runner(source))
         import tensorflow as tf
 
+        bundle = source.bundle
         # Keras builds models in process-wide state: two threads loading at once can crash.
         with _LOAD_LOCK:
             model = bundle.load_model()
             spec = tf.TensorSpec((None, *bundle.geometry.shape), tf.uint8, name="image")
             call = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
             call(np.zeros((1, *bundle.geometry.shape), np.uint8))  # trace and warm up now, not on a frame
-        return cls(bundle, model, call)
+        return cls(bundle, "keras", lambda batch: call(batch).numpy())
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        parts = [self.call(batch[i : i + MAX_BATCH]).numpy() for i in range(0, len(batch), MAX_BATCH)]
+        parts = [self.call(batch[i : i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def result(self, probabilities: np.ndarray, seconds: float) -> Classification:
@@ -126,15 +129,18 @@ class _Engine:
 class Classifier:
     """Classifies frames with the current bundle; safe to call from many threads at once."""
 
-    def __init__(self, bundle: Bundle | str | os.PathLike) -> None:
-        self._engine = _Engine.load(_as_bundle(bundle))
+    def __init__(self, bundle: Bundle | str | os.PathLike, runtime: str = "auto") -> None:
+        self._runtime = runtime
+        self._engine = _Engine.load(_source(bundle, runtime))
         self._lock = threading.Lock()  # guards the engine reference
         self._swap_lock = threading.Lock()  # one swap at a time
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle | str | os.PathLike) -> Classifier:
-        """Load a bundle (folder path or :class:`Bundle`) and warm the model up."""
-        return cls(bundle)
+    def from_bundle(cls, bundle: Bundle | str | os.PathLike, runtime: str = "auto") -> Classifier:
+        """Load a bundle (folder path or :class:`Bundle`), an export kit folder or an exported
+        .onnx/.tflite file, and warm the model up. ``runtime``: auto, keras, onnx or tflite
+        (see :func:`dicebox.runtimes.resolve_model`)."""
+        return cls(bundle, runtime)
 
     def _current(self) -> _Engine:
         with self._lock:
@@ -143,6 +149,11 @@ class Classifier:
     @property
     def bundle(self) -> Bundle:
         return self._current().bundle
+
+    @property
+    def runtime(self) -> str:
+        """What runs the model: keras, onnx or tflite."""
+        return self._current().runtime
 
     @property
     def model_id(self) -> str:
@@ -193,19 +204,22 @@ class Classifier:
         otherwise). On any error the current model stays in place.
         """
         with self._swap_lock:
-            new = _as_bundle(bundle)
+            source = _source(bundle, self._runtime)
+            new = source.bundle
             if geometry is not None or categories is not None:
                 check_compatible(
                     new,
                     geometry if geometry is not None else new.geometry,
                     tuple(categories) if categories is not None else new.categories,
                 )
-            engine = _Engine.load(new)
+            engine = _Engine.load(source)
             with self._lock:
                 old, self._engine = self._engine, engine
         log.info("classifier now uses model %s (was %s)", new.model_id, old.bundle.model_id)
         return new
 
 
-def _as_bundle(bundle: Bundle | str | os.PathLike) -> Bundle:
-    return bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+def _source(model: Bundle | str | os.PathLike, runtime: str) -> ModelSource:
+    if isinstance(model, Bundle):
+        model = model.path
+    return resolve_model(model, runtime)

@@ -57,14 +57,17 @@ class LocalService:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         on_log: Callable[[str], None] | None = None,
+        on_exit: Callable[[int], None] | None = None,
         log_lines: int = 500,
     ) -> None:
+        """``on_exit(status)`` is called (from a reader thread) when a started child ends without ``stop()``."""
         self.data_dir = Path(data_dir)
         self.config_file = config_file
         self.port = port
         self.extra_args = list(extra_args or [])
         self.env = env
         self.on_log = on_log
+        self.on_exit = on_exit
         self.log: collections.deque[str] = collections.deque(maxlen=log_lines)
         self.url: str | None = None
         self._proc: subprocess.Popen | None = None
@@ -90,8 +93,34 @@ class LocalService:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
         self._ready.clear()
         self.url = None
+        # The child is started by its reader thread, which lives as long as it: Linux's parent-death
+        # signal follows the thread that forked, so a child started from a short-lived worker
+        # thread was sent SIGTERM as soon as that thread ended.
+        spawned: list[subprocess.Popen | OSError] = []
+        started = threading.Event()
+        self._reader = threading.Thread(
+            target=self._run, args=(args, env, spawned, started), name="dicebox-local-service-log", daemon=True
+        )
+        self._reader.start()
+        started.wait()
+        if isinstance(spawned[0], OSError):
+            self._reader.join()
+            self._reader = None
+            raise LocalServiceError(f"cannot start the local service: {spawned[0]}") from spawned[0]
+        proc = spawned[0]
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if proc.poll() is not None:
+                tail = "\n".join(list(self.log)[-5:])
+                raise LocalServiceError(f"the local service exited with status {proc.returncode}: {tail}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LocalServiceError(f"the local service did not start within {timeout:.0f} s")
+        return self.url or ""
+
+    def _run(self, args: list[str], env: dict[str, str], spawned: list, started: threading.Event) -> None:
         try:
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 args,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -103,22 +132,17 @@ class LocalService:
                 preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
-            raise LocalServiceError(f"cannot start the local service: {exc}") from exc
-        self._reader = threading.Thread(target=self._read_output, name="dicebox-local-service-log", daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout
-        while not self._ready.wait(0.05):
-            if self._proc.poll() is not None:
-                tail = "\n".join(list(self.log)[-5:])
-                raise LocalServiceError(f"the local service exited with status {self._proc.returncode}: {tail}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise LocalServiceError(f"the local service did not start within {timeout:.0f} s")
-        return self.url or ""
+            spawned.append(exc)
+            started.set()
+            return
+        self._proc = proc
+        spawned.append(proc)
+        started.set()
+        self._read_output(proc)
 
-    def _read_output(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
+    def _read_output(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
             line = line.rstrip("\n")
             self.log.append(line)
             if READY_MARK in line and not self._ready.is_set():
@@ -126,6 +150,12 @@ class LocalService:
                 self._ready.set()
             if self.on_log is not None:
                 self.on_log(line)
+        # The child closed its output: it has ended. Unless stop() was asked for (it clears _proc
+        # first) or start() is still waiting (it reports the failure itself), someone must hear of it.
+        status = proc.wait()
+        if proc is self._proc and self._ready.is_set() and self.on_exit is not None:
+            log.warning("local service (pid %s) exited with status %s", proc.pid, status)
+            self.on_exit(status)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the child (SIGTERM, then SIGKILL after ``timeout``) and wait for it."""

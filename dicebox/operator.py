@@ -2,8 +2,8 @@
 
 The demo uses it with the synthetic dice camera: for each face it picks the expected label, lets
 the camera show that face and records crops of the region of interest through the same
-:class:`~dicebox.recorder.Recorder` and :class:`~dicebox.delivery.FrameDelivery` the window uses
-(so frames go through the spool to the service). With a classifier it can record in the
+:class:`~dicebox.session.recording.RecordingSession` the window hands its frames to (recorder,
+spool, delivery), so frames are kept by the same rules and go through the spool to the service. With a classifier it can record in the
 original's "only keep misclassified" mode.
 """
 
@@ -19,6 +19,7 @@ from dicebox.camera import FrameSource, Geometry, Roi, preprocess_roi
 from dicebox.client import SensoryClient
 from dicebox.delivery import FrameDelivery
 from dicebox.recorder import KeepMode, Recorder, RecorderSettings
+from dicebox.session.recording import KeepFailed, RecordingSession
 
 
 @dataclass
@@ -60,6 +61,9 @@ def record_faces(
     """
     recorder = Recorder(RecorderSettings(recording=True, mode=mode, max_fps=0.0, duplicate_threshold=1.0))
     delivery = FrameDelivery(spool_dir, client, batch_size=64)
+    session = RecordingSession(recorder, delivery, dataset_id)
+    failures: list[str] = []
+    session.events.connect(lambda event: failures.append(event.message) if isinstance(event, KeepFailed) else None)
     report = RecordingReport()
     started = time.monotonic()
     offers_cap = max_offers_per_face or per_face * 50
@@ -78,13 +82,15 @@ def record_faces(
                     break
                 box = roi or Roi.centered(frame.size, geometry, 0.5)
                 crop = preprocess_roi(frame.image, box, geometry)
-                predicted = confidence = None
+                offered += 1
                 if classifier is not None:
                     result = classifier.classify(crop)
-                    predicted, confidence = result.label, result.confidence
-                offered += 1
-                if recorder.offer(crop, frame.timestamp, predicted=predicted, confidence=confidence).keep:
-                    delivery.submit(dataset_id, face, crop)
+                    decision = session.classified(crop, result.label, result.confidence, now=frame.timestamp)
+                else:
+                    decision = session.unjudged(crop, now=frame.timestamp)
+                if failures:
+                    raise OSError(failures[0])
+                if decision.keep:
                     kept += 1
                     if progress is not None:
                         progress(face, kept, per_face)

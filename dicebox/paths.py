@@ -20,3 +20,4 @@ def data_home(env: Mapping[str, str] | None = None) -> Path:
         return Path.home() / "Library" / "Application Support" / "dicebox"
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "dicebox"
+

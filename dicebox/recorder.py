@@ -60,6 +60,7 @@ class Recorder:
         self._last_kept: np.ndarray | None = None
         self._lock = threading.Lock()
         self._listeners: list[Callable[[RecorderSettings, RecorderStats], None]] = []
+        self._model_problem = ""
 
     @property
     def settings(self) -> RecorderSettings:
@@ -68,6 +69,21 @@ class Recorder:
     @property
     def stats(self) -> RecorderStats:
         return self._stats
+
+    @property
+    def warning(self) -> str:
+        """Why the current mode can keep no frame at all, for the operator ("" when it can keep frames)."""
+        mode, problem = self._settings.mode, self._model_problem
+        if mode is KeepMode.ALL or not problem:
+            return ""
+        return f"Keeps nothing: {problem}. Choose a model, or keep every frame."
+
+    def set_model(self, available: bool, why: str = "") -> None:
+        """Say whether a model classifies the offered frames, and if not why (modes other than ALL need one)."""
+        problem = "" if available else (why or "no model is loaded")
+        if problem != self._model_problem:
+            self._model_problem = problem
+            self._notify()
 
     def subscribe(self, listener: Callable[[RecorderSettings, RecorderStats], None]) -> None:
         self._listeners.append(listener)
@@ -86,8 +102,9 @@ class Recorder:
     def toggle_recording(self) -> bool:
         return self.update(recording=not self._settings.recording).recording
 
-    def offer(self, crop: np.ndarray, now: float, *, predicted: str | None = None,
-              confidence: float | None = None) -> Decision:
+    def offer(
+        self, crop: np.ndarray, now: float, *, predicted: str | None = None, confidence: float | None = None
+    ) -> Decision:
         """Should this crop (taken at ``now``, classified as ``predicted``) be stored?"""
         with self._lock:
             decision = self._decide(crop, now, predicted, confidence)

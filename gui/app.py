@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 from PyQt5.QtCore import QThreadPool, QTimer
-from PyQt5.QtWidgets import QApplication
 
 from dicebox.config import Config
 
 from .main_window import MainWindow
+from .qt_platform import application
 
 
 def build_window(config: Config) -> MainWindow:
@@ -50,7 +48,7 @@ def run_gui(config: Config, *, source: str | None = None, local_service: bool = 
     ``smoke_test`` prints "window shown" once the window is on screen and quits: installers and
     benchmarks use it to check that the app starts.
     """
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = application()
     app.setApplicationName("dicebox")
     app.setOrganizationName("dicebox")
     icon = _icon()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtCore import QRect, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QFontDatabase
 from PyQt5.QtWidgets import (
     QHBoxLayout,
@@ -17,16 +17,25 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dicebox.store import InvalidName, validate_category
+from dicebox.store import StoreError, validate_category
+from dicebox.store.names import check_new_categories
 
 
 class CountBarDelegate(QStyledItemDelegate):
-    """Draws each row's share of the largest class as a bar behind the right half of the row."""
+    """Draws each row's share of the largest class as a bar right of its label and count."""
+
+    @staticmethod
+    def bar_rect(row: QRect, text_width: int) -> QRect:
+        """Where the bar goes: after the text (never over the count), at most the right half of the row."""
+        left = max(row.left() + row.width() // 2, row.left() + text_width + 16)
+        return QRect(left, row.top() + 4, max(0, row.right() - 6 - left), max(0, row.height() - 8))
 
     def paint(self, painter, option, index) -> None:
         super().paint(painter, option, index)
         share = index.data(Qt.UserRole) or 0.0
-        rect = option.rect.adjusted(option.rect.width() // 2, 4, -6, -4)
+        rect = self.bar_rect(option.rect, option.fontMetrics.horizontalAdvance(index.data(Qt.DisplayRole) or ""))
+        if rect.width() < 8:
+            return  # a narrow list shows the counts without bars
         painter.save()
         painter.fillRect(rect, QColor(128, 128, 128, 40))
         rect.setWidth(int(rect.width() * share))
@@ -42,7 +51,7 @@ class LabelsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("<b>Expected label</b> — keys 1–9, ↑/↓ or <i>c</i> to cycle")
+        self.title = QLabel("<b>Expected label</b> · keys 1–9, ↑/↓, <i>c</i>")
         self.list = QListWidget()
         self.list.setObjectName("categories")
         self.list.setFocusPolicy(Qt.NoFocus)
@@ -56,6 +65,7 @@ class LabelsPanel(QWidget):
         self.add_button = QPushButton("Add category…")
         self.total = QLabel("")
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
         row = QHBoxLayout()
@@ -64,6 +74,7 @@ class LabelsPanel(QWidget):
         layout.addLayout(row)
         self.categories: list[str] = []
         self.counts: dict[str, int] = {}
+        self.pending: set[str] = set()  # added here, not yet listed by the service
         self.list.currentRowChanged.connect(self._row_changed)
         self.add_button.clicked.connect(self._ask_category)
 
@@ -73,10 +84,24 @@ class LabelsPanel(QWidget):
         return self.categories[row] if 0 <= row < len(self.categories) else None
 
     def set_counts(self, counts: dict[str, int]) -> None:
-        """Show these categories and counts, keeping the selected label."""
+        """Show the service's categories and counts (and those added here it has not confirmed yet).
+
+        The service's answer replaces what was shown: a category it does not have is gone, so a
+        switch to another service shows that service's categories, not a mix with the last one's.
+        """
+        self.pending -= set(counts)
+        self._show({**{name: 0 for name in self.pending}, **counts})
+
+    def add_local(self, name: str) -> None:
+        """Show a category the operator added before the service has confirmed it."""
+        if name not in self.counts:
+            self.pending.add(name)
+            self._show({**self.counts, name: 0})
+
+    def _show(self, counts: dict[str, int]) -> None:
         selected = self.expected
-        names = sorted(set(counts) | set(self.categories))
-        self.counts = {name: counts.get(name, self.counts.get(name, 0)) for name in names}
+        names = sorted(counts)
+        self.counts = {name: counts[name] for name in names}
         biggest = max(self.counts.values(), default=0) or 1
         if names != self.categories:
             self.categories = names
@@ -89,13 +114,17 @@ class LabelsPanel(QWidget):
                 self.list.setCurrentRow(names.index(selected))
             elif names and selected is None:
                 self.list.setCurrentRow(0)
+            elif selected is not None:
+                # The label recorded under is gone (another service): record nothing rather than guess.
+                self.expectedChanged.emit(None)
         for row, name in enumerate(names):
             n = self.counts[name]
             key = f"[{row + 1}] " if row < 9 else "    "
             item = self.list.item(row)
             item.setText(f"{key}{name:<10} {n:>6}")
             item.setData(Qt.UserRole, n / biggest)
-        self.total.setText(f"{sum(self.counts.values())} images in {len(names)} categories")
+        self.total.setText(f"{sum(self.counts.values())} images in all")
+        self.total.setToolTip(f"{len(names)} categories")
 
     def select(self, index: int) -> None:
         if 0 <= index < len(self.categories):
@@ -119,10 +148,12 @@ class LabelsPanel(QWidget):
         if not ok:
             return
         try:
-            validate_category(name)
-        except InvalidName as exc:
+            name = validate_category(name)
+            if name not in self.categories:
+                check_new_categories([name], self.categories)
+        except StoreError as exc:
             QMessageBox.warning(self, "Invalid category", str(exc))
             return
-        self.set_counts({**self.counts, name: self.counts.get(name, 0)})
+        self.add_local(name)
         self.select_name(name)
         self.categoryAdded.emit(name)

@@ -3,8 +3,9 @@
     python -m dicebox.gui.screenshots [OUT_DIR]      (default: assets/screenshots)
 
 Runs a small demo (synthetic dice camera, local service, evolution, final training) with the
-window open offscreen and grabs it while recording, while evolution runs, and while it
-classifies live with the trained champion.
+window open at 1280x800, the size a laptop gives it, and grabs it while recording, while
+evolution runs, and while it classifies live with the trained champion. Offscreen unless
+``QT_QPA_PLATFORM`` says otherwise (``xcb`` on an X display shows it as a desktop does).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+SIZE = (1280, 800)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,13 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(argv[0] if argv else "assets/screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
     from PyQt5.QtCore import QTimer
-    from PyQt5.QtWidgets import QApplication
 
     from dicebox.demo import DemoOptions
 
     from . import demo_window
+    from .evolution_panel import EvolutionPanel
+    from .qt_platform import application
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = application()
     taken: dict[str, Path] = {}
 
     def window():
@@ -44,10 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     def step() -> None:
         w = window()
         if w is not None:
-            if w.width() != 1400:
-                w.resize(1400, 1200)
-                w.splitter.setSizes([790, 410])
-            panel = w.extra_panels[0]
+            if (w.width(), w.height()) != SIZE:
+                w.resize(*SIZE)
+            panel = w.panel_of(EvolutionPanel)
             if "recording" not in taken and w.camera.displayed_fps > 20 and len(w.labels.categories) == 6:
                 w.tabs.setCurrentIndex(0)
                 w.labels.select_name("4")
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 w.tabs.setCurrentWidget(panel)
                 grab(w, "evolution")
             elif ("live" not in taken and getattr(w, "demo_result_box", None) is not None
-                  and "weights/champion" in w.classifier.description
+                  and "weights/champion" in w.classify.model.text()  # shown: its counts are the new model's
                   and w.classify.matches + w.classify.mismatches > 60):
                 w.demo_result_box.close()
                 w.tabs.setCurrentWidget(panel)

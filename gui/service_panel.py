@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PyQt5.QtCore import QObject, QTimer, pyqtSignal
+from PyQt5.QtCore import QObject, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QPainter
 from PyQt5.QtWidgets import (
     QDialog,
@@ -16,130 +16,119 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dicebox.client import SensoryClient, ServiceUnavailable, Unauthorized
+from dicebox.client import SensoryClient
 from dicebox.config import Config
 from dicebox.local_service import LocalService
+from dicebox.session.service_link import (
+    Connected,
+    Disconnected,
+    Failed,
+    HealthChanged,
+    LinkEvent,
+    LinkState,
+    LogLine,
+    NoteChanged,
+    ServiceLink,
+)
 
-from .workers import run_in_background
 
+class QtServiceLink(QObject):
+    """The session's :class:`~dicebox.session.service_link.ServiceLink` seen from the UI thread.
 
-class ServiceLink(QObject):
-    """The current service: starts/stops the local one, validates a remote one, watches health."""
+    The link's events (from its threads) are carried here through one queued signal; the state
+    each brought is mirrored (``client``, ``kind``, ...) and re-told as the signals views connect
+    to, all on the UI thread. Commands go straight to the link.
+    """
 
+    event = pyqtSignal(object)  # a LinkEvent, from any thread
     connected = pyqtSignal(object)  # SensoryClient
     disconnected = pyqtSignal(str)  # why
     healthChanged = pyqtSignal(bool)
     logLine = pyqtSignal(str)
     failed = pyqtSignal(str, str)  # title, message for a dialog
+    noteChanged = pyqtSignal(str)
+    stateChanged = pyqtSignal()  # after any event: the mirrored state changed
 
-    def __init__(self, config: Config, parent: QObject | None = None) -> None:
+    def __init__(self, config: Config, parent: QObject | None = None, *, core: ServiceLink | None = None) -> None:
         super().__init__(parent)
         self.config = config
-        self.local: LocalService | None = None
-        self.client: SensoryClient | None = None
-        self.kind = "none"
-        self.healthy = False
-        self._health_timer = QTimer(self)
-        self._health_timer.setInterval(2000)
-        self._health_timer.timeout.connect(self._check_health)
-        self._checking = False
-        self._misses = 0
+        self.core = core or ServiceLink(config)
+        self.state: LinkState = self.core.state
+        self.event.connect(self._deliver, Qt.QueuedConnection)
+        # One callback object, so shutdown() can take it back (each self.event.emit is a new one), and
+        # it forwards nothing once shut down (a health thread may still be finishing an emit).
+        self._open = True
+        self._forward = self._forward_event
+        self.core.events.connect(self._forward)
+
+    @property
+    def MAX_RESTARTS(self) -> int:  # noqa: N802 - the link's constant
+        return self.core.MAX_RESTARTS
+
+    @property
+    def client(self) -> SensoryClient | None:
+        return self.state.client
+
+    @property
+    def local(self) -> LocalService | None:
+        return self.state.local
+
+    @property
+    def kind(self) -> str:
+        return self.state.kind
 
     @property
     def url(self) -> str:
-        return self.client.base_url if self.client is not None else ""
+        return self.state.url
 
-    # Local ----------------------------------------------------------------------------------
+    @property
+    def healthy(self) -> bool:
+        return self.state.healthy
+
+    @property
+    def note(self) -> str:
+        return self.state.note
+
+    @property
+    def local_dead(self) -> bool:
+        return self.state.local_dead
+
     def start_local(self) -> None:
-        """Launch ``dicebox serve`` on a free port with the user's data folder (in the background)."""
-        self.stop_local()
-        self.local = LocalService(self.config.home, config_file=self.config.source,
-                                  on_log=self.logLine.emit)
-        service = self.local
-        run_in_background(service.start, on_done=lambda url: self._local_started(service, url),
-                          on_error=lambda msg: self.failed.emit("Local service did not start", msg))
-
-    def _local_started(self, service: LocalService, url: str) -> None:
-        if service is not self.local:
-            return
-        self.kind = "local"
-        self._use(SensoryClient(url, self.config.server.api_access_key,
-                                api_version=self.config.server.api_version, retries=0, timeout=5))
+        self.core.start_local()
 
     def stop_local(self) -> None:
-        if self.local is not None:
-            local, self.local = self.local, None
-            local.stop()
-            if self.kind == "local":
-                self._drop("local service stopped")
+        self.core.stop_local()
 
-    # Remote ---------------------------------------------------------------------------------
+    def toggle_local(self) -> None:
+        self.core.toggle_local()
+
     def connect_remote(self, url: str, key: str) -> None:
-        """Check a remote service (reachable, key accepted) off the UI thread, then use it."""
-        url = url.strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            self.failed.emit("Cannot connect", f"{url!r} is not an http:// or https:// address")
-            return
-        client = SensoryClient(url, key.strip(), api_version=self.config.server.api_version, retries=0, timeout=5)
-
-        def check() -> SensoryClient:
-            if not client.health():
-                raise ServiceUnavailable(f"no dicebox service answers at {url}")
-            try:
-                client.datasets()
-            except Unauthorized:
-                raise Unauthorized("the service refused the API key") from None
-            return client
-
-        def done(ok_client: SensoryClient) -> None:
-            self.stop_local()
-            self.kind = "remote"
-            self._use(ok_client)
-
-        def error(message: str) -> None:
-            self.failed.emit("Cannot connect", message)
-
-        run_in_background(check, on_done=done, on_error=error)
-
-    # Common ---------------------------------------------------------------------------------
-    def _use(self, client: SensoryClient) -> None:
-        self.client = client
-        self.healthy = True
-        self.healthChanged.emit(True)
-        self._health_timer.start()
-        self.connected.emit(client)
-
-    def _drop(self, why: str) -> None:
-        self.client = None
-        self.kind = "none"
-        self._health_timer.stop()
-        if self.healthy:
-            self.healthy = False
-            self.healthChanged.emit(False)
-        self.disconnected.emit(why)
-
-    def _check_health(self) -> None:
-        if self.client is None or self._checking:
-            return
-        self._checking = True
-        client = self.client
-
-        def done(ok: bool) -> None:
-            self._checking = False
-            # One slow answer (a busy service) is not an outage: two misses in a row are.
-            self._misses = 0 if ok else self._misses + 1
-            healthy = ok or self._misses < 2
-            if client is self.client and healthy != self.healthy:
-                self.healthy = healthy
-                self.healthChanged.emit(healthy)
-
-        run_in_background(client.health, on_done=done, on_error=lambda _m: done(False))
+        self.core.connect_remote(url, key)
 
     def shutdown(self) -> None:
-        self._health_timer.stop()
-        if self.local is not None:
-            self.local.stop()
-            self.local = None
+        self._open = False
+        self.core.events.disconnect(self._forward)
+        self.core.shutdown()
+
+    def _forward_event(self, event: LinkEvent) -> None:
+        if self._open:
+            self.event.emit(event)
+
+    def _deliver(self, event: LinkEvent) -> None:
+        self.state = event.state
+        if isinstance(event, Connected):
+            self.connected.emit(event.client)
+        elif isinstance(event, Disconnected):
+            self.disconnected.emit(event.why)
+        elif isinstance(event, HealthChanged):
+            self.healthChanged.emit(event.healthy)
+        elif isinstance(event, NoteChanged):
+            self.noteChanged.emit(event.note)
+        elif isinstance(event, LogLine):
+            self.logLine.emit(event.line)
+        elif isinstance(event, Failed):
+            self.failed.emit(event.title, event.message)
+        self.stateChanged.emit()
 
 
 class HealthLight(QWidget):
@@ -164,74 +153,100 @@ class HealthLight(QWidget):
         painter.drawEllipse(1, 1, 12, 12)
 
 
-class ServiceBar(QWidget):
-    """Toolbar strip: health light, address, spool count, local start/stop, remote connect."""
+SPOOL_TIP = "frames recorded and kept on this computer until the service has them"
 
-    def __init__(self, link: ServiceLink, parent: QWidget | None = None) -> None:
+
+class ServiceBar(QWidget):
+    """Toolbar strip: health light, address, spool count, local start/stop, remote connect; and
+    ``notice``, what happened to the service (a restart), for the window's status bar."""
+
+    def __init__(self, link: QtServiceLink, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.link = link
         self.light = HealthLight()
         self.address = QLabel("not connected")
         self.spool = QLabel("spool: 0")
-        self.spool.setToolTip("frames recorded and kept on this computer until the service has them")
+        self.spool.setToolTip(SPOOL_TIP)
         self.local_button = QPushButton("Start local service")
         self.local_button.setObjectName("startLocalService")
         self.remote_button = QPushButton("Connect to…")
+        # What was typed last in the Connect dialog (the key only for this session, never on disk).
+        self.remote_url = ""
+        self.remote_key = ""
+        self.notice = QLabel("")
+        self.notice.setObjectName("serviceNotice")
+        self.notice.setStyleSheet("color: #d08000;")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         for widget in (self.light, self.address, self.spool, self.local_button, self.remote_button):
             layout.addWidget(widget)
+        # ``notice`` is not in this strip: a long note would push the strip into the toolbar's
+        # overflow menu; the window shows it in its status bar.
         self.local_button.clicked.connect(self._toggle_local)
         self.remote_button.clicked.connect(self._ask_remote)
-        link.healthChanged.connect(lambda ok: self.light.set_state(ok if link.client else None))
-        link.connected.connect(self._refresh)
-        link.disconnected.connect(self._refresh)
+        link.stateChanged.connect(self._refresh)
         self._refresh()
 
     def _toggle_local(self) -> None:
-        if self.link.local is not None:
-            self.link.stop_local()
-        else:
-            self.local_button.setText("Starting…")
-            self.local_button.setEnabled(False)
-            self.link.start_local()
-            QTimer.singleShot(0, self._refresh_later)
-
-    def _refresh_later(self) -> None:
-        if self.link.client is None and self.link.local is not None:
-            QTimer.singleShot(200, self._refresh_later)
-        else:
-            self._refresh()
+        self.link.toggle_local()
 
     def _refresh(self, *_args) -> None:
         link = self.link
-        self.local_button.setEnabled(True)
-        self.local_button.setText("Stop local service" if link.local is not None else "Start local service")
-        if link.client is None:
-            self.address.setText("not connected")
-            self.light.set_state(None)
+        button, enabled = "Start local service", True
+        if link.client is not None:
+            address, light = f"{link.kind}: {link.url}", link.healthy
+            if link.local is not None:
+                button = "Stop local service"
+        elif link.local is not None and link.local_dead:
+            address, light, button = "local service stopped", False, "Restart local service"
+        elif link.local is not None:
+            address, light, button, enabled = "local service starting…", None, "Starting…", False
+            if link.note:
+                address, light = "local service stopped — restarting…", False
         else:
-            self.address.setText(f"{link.kind}: {link.url}")
-            self.light.set_state(link.healthy)
+            address, light = "not connected", None
+        self.address.setText(address)
+        self.light.set_state(light)
+        self.local_button.setText(button)
+        self.local_button.setEnabled(enabled)
+        note = link.note
+        self.notice.setText(note if len(note) <= 64 else note[:63] + "…")
+        self.notice.setToolTip(note)
 
-    def set_spool(self, pending: int, rejected: int) -> None:
+    def set_spool(self, pending: int, rejected: int, waiting_because: str = "") -> None:
+        """Show the frames spooled, those refused, and why frames wait (the last delivery error)."""
         text = f"spool: {pending}"
         if rejected:
             text += f" ({rejected} refused)"
+        tip = SPOOL_TIP
+        if pending and waiting_because:
+            short = waiting_because if len(waiting_because) <= 60 else waiting_because[:59] + "…"
+            text += f" waiting: {short}"
+            tip += f"\nwaiting because: {waiting_because}"
         self.spool.setText(text)
+        self.spool.setToolTip(tip)
 
     def _ask_remote(self) -> None:
-        dialog = RemoteDialog(self.link.config, self)
+        dialog = self.remote_dialog()
         if dialog.exec_() == QDialog.Accepted:
-            self.link.connect_remote(dialog.url.text(), dialog.key.text())
+            self.remote_url, self.remote_key = dialog.url.text().strip(), dialog.key.text()
+            self.link.connect_remote(self.remote_url, self.remote_key)
+
+    def remote_dialog(self) -> RemoteDialog:
+        """The Connect dialog, filled with what was typed last (or the configured service)."""
+        return RemoteDialog(self.remote_url or self.link.config.sensory_url, self.remote_key, self)
 
 
 class RemoteDialog(QDialog):
-    def __init__(self, config: Config, parent: QWidget | None = None) -> None:
+    """Address and API key of a remote sensory service."""
+
+    def __init__(self, url: str, key: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Connect to a sensory service")
-        self.url = QLineEdit(config.sensory_url)
-        self.key = QLineEdit()
+        self.setMinimumWidth(520)
+        self.url = QLineEdit(url)
+        self.url.setPlaceholderText("http://host:5000")
+        self.key = QLineEdit(key)
         self.key.setEchoMode(QLineEdit.Password)
         self.key.setPlaceholderText("API-ACCESS-KEY of that service")
         form = QFormLayout(self)
@@ -246,10 +261,9 @@ class RemoteDialog(QDialog):
 class ServiceLog(QPlainTextEdit):
     """The local service's output, newest at the bottom."""
 
-    def __init__(self, link: ServiceLink, parent: QWidget | None = None) -> None:
+    def __init__(self, link: QtServiceLink, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setReadOnly(True)
         self.setMaximumBlockCount(2000)
         self.setPlaceholderText("The local service's log appears here once it runs.")
         link.logLine.connect(self.appendPlainText)
-

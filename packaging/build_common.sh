@@ -20,7 +20,8 @@ snapshot_source() {
 }
 
 # make_build_venv PYTHON VENV SRC REQUIREMENTS: a clean venv with `pip install SRC` (dicebox and
-# exactly its runtime dependencies, which is what the bundle will hold) and the pinned build tools.
+# exactly its runtime dependencies, which is what the bundle will hold, at the versions pinned by
+# SRC/requirements/constraints.txt) and the pinned build tools.
 # With DICEBOX_REUSE_BUILD_VENV=1 an existing venv is kept and only dicebox is reinstalled.
 make_build_venv() {
   local python=$1 venv=$2 src=$3 requirements=$4
@@ -30,7 +31,7 @@ make_build_venv() {
   else
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    "$venv/bin/pip" install --quiet "$src" -r "$requirements"
+    "$venv/bin/pip" install --quiet "$src" -r "$requirements" -c "$src/requirements/constraints.txt"
   fi
 }
 

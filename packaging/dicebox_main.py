@@ -36,4 +36,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dicebox.cli import exit_process
+
+    exit_process(main())

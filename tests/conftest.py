@@ -25,11 +25,11 @@ def config(env):
 
 @pytest.fixture
 def app(config):
-    from dicebox.service import create_app
+    from dicebox.service import create_app, service_context
 
     application = create_app(config)
     yield application
-    application.extensions["dicebox"].store.close()
+    service_context(application).close()
 
 
 @pytest.fixture

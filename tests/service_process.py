@@ -11,8 +11,13 @@ from pathlib import Path
 from helpers import API_KEY
 
 
-def start_service(data_dir: Path, *extra: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Run the service on a free port with ``data_dir``; returns (process, base URL)."""
+def start_service(
+    data_dir: Path, *extra: str, env: dict | None = None, printed: list[str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Run the service on a free port with ``data_dir``; returns (process, base URL).
+
+    ``printed`` receives the lines the service wrote before it listened.
+    """
     child_env = {**os.environ, "DICEBOX_API_ACCESS_KEY": API_KEY, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dicebox", "serve", "--port", "0", "--data-dir", str(data_dir), *extra],
@@ -23,7 +28,7 @@ def start_service(data_dir: Path, *extra: str, env: dict | None = None) -> tuple
         cwd=data_dir.parent,
     )
     deadline = time.monotonic() + 60
-    lines = []
+    lines = [] if printed is None else printed
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:

@@ -76,3 +76,41 @@ def test_sensory_service_script_takes_the_same_flags(tmp_path):
     assert proc.returncode == 0
     for flag in ("--config", "--host", "--port", "--data-dir"):
         assert flag in proc.stdout
+
+
+@pytest.mark.parametrize("folders", [("Dog", "dog"), ("a", "CONIN$")], ids=["case", "device"])
+def test_import_of_folders_windows_or_macos_would_merge_imports_nothing(tmp_path, folders):
+    for n, category in enumerate(folders):
+        (tmp_path / "tree" / category).mkdir(parents=True)
+        (tmp_path / "tree" / category / "0.png").write_bytes(make_png(10 + n))
+    proc = run("import", str(tmp_path / "tree"), env_home=tmp_path / "h", check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "nothing was imported" in lines[0], proc.stderr
+    assert not list((tmp_path / "h").rglob("*.png"))
+
+
+def test_import_of_a_decomposed_folder_name_adds_to_the_composed_category(tmp_path):
+    import unicodedata
+
+    for n, form in enumerate(("NFC", "NFD")):
+        tree = tmp_path / f"tree{n}" / unicodedata.normalize(form, "café")
+        tree.mkdir(parents=True)
+        (tree / "0.png").write_bytes(make_png(20 + n))
+        run("import", str(tree.parent), env_home=tmp_path / "h")
+    out = run("import", str(tmp_path / "tree0"), env_home=tmp_path / "h").stdout
+    assert "café: 2" in out and out.count("caf") == 1, out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-items-per-second", "-1"], "--max-items-per-second -1.0: must be 0 (no limit) or more"),
+        (["--max-items-per-second", "nan"], "--max-items-per-second nan: must be 0 (no limit) or more"),
+        (["--prefetch", "0"], "--prefetch 0: must be at least 1"),
+    ],
+)
+def test_batch_processor_refuses_bad_settings_in_one_line(tmp_path, args, message):
+    proc = run("batch-processor", "--broker", "amqp://guest:guest@127.0.0.1:1/", *args, env_home=tmp_path / "h",
+               check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"dicebox: error: {message}"]

@@ -48,7 +48,9 @@ def top_level_imports(path: Path) -> set[str]:
 GUI_LAUNCHERS = {"gui.py", "demo.py"}
 
 
-MAPPED_IN = ("gui", "camera", "assets")  # installed inside dicebox/, but not part of the core
+MAPPED_IN = ("gui", "camera", "assets")
+# pika lives in dicebox.broker and in the two backends that place requests through it.
+PIKA_REQUESTERS = {"rabbitmq.py", "rabbit_evaluator.py"}  # installed inside dicebox/, but not part of the core
 
 
 def test_core_has_no_qt_and_flask_and_pika_stay_in_their_place():
@@ -65,14 +67,34 @@ def test_core_has_no_qt_and_flask_and_pika_stay_in_their_place():
             assert not gui_imports, path
         if "/service/" not in path:
             assert "flask" not in roots and "waitress" not in roots, path
-        if "rabbit" not in Path(path).name:
+        if "/broker/" not in path and Path(path).name not in PIKA_REQUESTERS:
             assert "pika" not in roots, path
 
 
-def test_camera_depends_on_opencv_and_numpy_only():
+def test_camera_depends_on_opencv_numpy_and_the_core_images_only():
     allowed = set(sys.stdlib_module_names) | {"cv2", "numpy"}
     for path, names in imports_of(_package_dir("camera")).items():
+        outside = {n for n in names if n.split(".")[0] not in allowed}
+        assert {n for n in outside if n != "dicebox.images" and not n.startswith("dicebox.images.")} == set(), path
+
+
+def test_core_images_depend_on_opencv_and_numpy_only():
+    allowed = set(sys.stdlib_module_names) | {"cv2", "numpy"}
+    for path, names in imports_of(_package_dir("images")).items():
         assert {n.split(".")[0] for n in names} <= allowed, (path, names)
+
+
+# What may open a camera: the commands and the scripted demo, which drive synthetic or real sources.
+CAMERA_USERS = ("cli", "demo.py", "operator.py", "demo_report.py")
+
+
+def test_core_never_imports_the_camera_package():
+    core = _package_dir("")
+    for path, names in imports_of(core).items():
+        parts = Path(path).relative_to(core).parts
+        if parts[0] in MAPPED_IN or parts[0] in CAMERA_USERS:
+            continue
+        assert not [n for n in names if n == "dicebox.camera" or n.startswith("dicebox.camera.")], path
 
 
 def test_importing_the_core_and_the_cli_does_not_load_heavy_libraries():
@@ -90,3 +112,19 @@ def test_gui_and_camera_are_not_installed_as_top_level_packages():
     code = "import importlib.util as u; print(u.find_spec('gui'), u.find_spec('camera'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
     assert out.stdout.strip() == "None None", out.stdout
+
+
+def test_the_package_path_is_not_changed_at_run_time():
+    # camera/ and gui/ join dicebox through the install's mapping (setup.py), not through __path__.
+    assert len(dicebox.__path__) == 1 and Path(dicebox.__path__[0]).name == "dicebox"
+    assert "__path__" not in (ROOT / "dicebox" / "__init__.py").read_text(encoding="utf-8")
+
+
+def test_a_checkout_that_was_never_installed_says_how_to_install_it():
+    from dicebox.roles import missing_dependency
+
+    message = missing_dependency(ModuleNotFoundError("No module named 'dicebox.gui'", name="dicebox.gui"), "gui")
+    assert message == (
+        "dicebox gui needs dicebox.gui, which this checkout has not installed: "
+        "pip install -e . in the checkout (or pip install .)"
+    )

@@ -19,8 +19,13 @@ HEADERS = {"API-ACCESS-KEY": API_KEY, "API-VERSION": "0.3.0"}
 
 
 def _store(url: str, seed: int, category: str) -> bool:
-    body = {"name": "dice", "width": 60, "height": 50, "category": category,
-            "data": base64.b64encode(make_png(seed)).decode()}
+    body = {
+        "name": "dice",
+        "width": 60,
+        "height": 50,
+        "category": category,
+        "data": base64.b64encode(make_png(seed)).decode(),
+    }
     try:
         return requests.post(f"{url}/api/sensory/store", json=body, headers=HEADERS, timeout=5).status_code == 200
     except requests.RequestException:
@@ -92,8 +97,9 @@ def test_two_replicas_on_one_folder_keep_and_see_everything(tmp_path):
         for url in (url_one, url_two):
             info = requests.get(f"{url}/api/v1/datasets/dice_60x50", headers=HEADERS, timeout=5).json()
             assert info["count"] == 80, "duplicate seeds across writers are stored once"
-            batch = requests.post(f"{url}/api/v1/datasets/dice_60x50/batch", json={"batch_size": 80},
-                                  headers=HEADERS, timeout=10)
+            batch = requests.post(
+                f"{url}/api/v1/datasets/dice_60x50/batch", json={"batch_size": 80}, headers=HEADERS, timeout=10
+            )
             assert batch.status_code == 200
     finally:
         stop_service(one)
@@ -106,3 +112,34 @@ def test_sigterm_stops_the_service_cleanly(tmp_path):
     proc.terminate()
     assert proc.wait(timeout=15) == 0
     proc.stdout.close()
+
+
+def test_a_category_deleted_on_one_replica_leaves_batches_working_on_both(tmp_path):
+    """Replica A stores into 'tmpcat' and deletes that image; B deletes the category; A stores
+    into 'tmpcat' again. Both replicas must agree on the categories and answer batches."""
+    data_dir = tmp_path / "shared"
+    one, url_one = start_service(data_dir)
+    two, url_two = start_service(data_dir)
+    ds = "/api/v1/datasets/dice_60x50"
+    try:
+        assert _store(url_one, 1, "keep") and _store(url_one, 2, "tmpcat")
+        ids = requests.get(f"{url_one}{ds}/images?category=tmpcat", headers=HEADERS, timeout=5).json()["images"]
+        deleted = requests.delete(f"{url_one}{ds}/images/{ids[0]['id']}", headers=HEADERS, timeout=5)
+        assert deleted.status_code == 200
+        assert requests.delete(f"{url_two}{ds}/categories/tmpcat", headers=HEADERS, timeout=5).status_code == 200
+        assert _store(url_one, 3, "tmpcat")
+        for url in (url_one, url_two):
+            info = requests.get(f"{url}{ds}", headers=HEADERS, timeout=5).json()
+            assert info["category_map"] == {"keep": 0, "tmpcat": 1} and info["count"] == 2, url
+            compat_map = requests.get(f"{url}/api/sensory/category", headers=HEADERS, timeout=5).json()
+            assert compat_map == {"category_map": {"keep": 0, "tmpcat": 1}}, url
+            answers = [
+                requests.post(f"{url}/api/sensory/request", json={"batch_size": 2}, headers=HEADERS, timeout=10),
+                requests.get(f"{url}{ds}/arrays", headers=HEADERS, timeout=10),
+                requests.post(f"{url}{ds}/batch", json={"batch_size": 2}, headers=HEADERS, timeout=10),
+            ]
+            assert [a.status_code for a in answers] == [200, 200, 200], [a.text[:200] for a in answers]
+            assert sorted(map(tuple, answers[0].json()["labels"])) == [(0, 1), (1, 0)]
+    finally:
+        stop_service(one)
+        stop_service(two)

@@ -68,7 +68,14 @@ def test_other_sizes_are_brought_to_the_geometry(store):
         (b"", InvalidImage),
         (b"hello, not an image", InvalidImage),
         (make_png(1)[:40], InvalidImage),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (100000).to_bytes(4, "big") * 2 + b"\x08\x00\x00\x00\x00" + b"\x00" * 16, ImageTooLarge),
+        (
+            b"\x89PNG\r\n\x1a\n"
+            + b"\x00\x00\x00\rIHDR"
+            + (100000).to_bytes(4, "big") * 2
+            + b"\x08\x00\x00\x00\x00"
+            + b"\x00" * 16,
+            ImageTooLarge,
+        ),
     ],
 )
 def test_bad_images_are_refused_and_nothing_is_written(store, data, error):
@@ -79,7 +86,9 @@ def test_bad_images_are_refused_and_nothing_is_written(store, data, error):
     assert not list(ds.data_dir.rglob("*.png"))
 
 
-@pytest.mark.parametrize("name", ["", "..", ".", "a/b", "a\\b", "x\x00y", "tab\there", "con", " lead", "x" * 65, ".hidden"])
+@pytest.mark.parametrize(
+    "name", ["", "..", ".", "a/b", "a\\b", "x\x00y", "tab\there", "con", " lead", "x" * 65, ".hidden"]
+)
 def test_bad_category_names_are_refused(store, name):
     ds = store.dataset("dice_60x50")
     with pytest.raises(InvalidName):
@@ -227,3 +236,81 @@ def test_colour_data_sets_keep_colour(store):
     arrays = ds.arrays()
     assert arrays.images.shape == (1, 32, 32, 3)
     assert arrays.images[0, 0, 0].tolist() == [0, 0, 255]
+
+
+def test_a_category_another_replica_deleted_is_not_written_into_unindexed(tmp_path):
+    """Replica one knew 'tmpcat' and stores into it again after replica two deleted it: the
+    category comes back in the index, so both replicas list and sample the same data set."""
+    one = DatasetStore(tmp_path / "shared").dataset("dice_60x50")
+    two = DatasetStore(tmp_path / "shared").dataset("dice_60x50")
+    one.store(make_png(1), "keep")
+    first = one.store(make_png(2), "tmpcat")
+    one.delete([first.id])
+    two.delete_category("tmpcat")
+    one.store(make_png(3), "tmpcat")
+    assert one.categories() == two.categories() == ["keep", "tmpcat"]
+    assert one.counts() == two.counts() == {"keep": 1, "tmpcat": 1}
+    for ds in (one, two):
+        arrays = ds.arrays()
+        assert arrays.categories == ("keep", "tmpcat") and sorted(arrays.labels.tolist()) == [0, 1]
+        assert len(ds.sample(2)) == 2
+
+
+def test_deleting_a_category_while_another_replica_stores_into_it_keeps_the_index_whole(tmp_path):
+    one = DatasetStore(tmp_path / "shared").dataset("dice_60x50")
+    two = DatasetStore(tmp_path / "shared").dataset("dice_60x50")
+    refused: list[Exception] = []
+    for round_ in range(20):
+        category = f"tmp{round_}"
+        warm = one.store(make_png(1000 + round_), category)  # one has seen the category
+        one.delete([warm.id])
+        storer = threading.Thread(target=one.store, args=(make_png(round_), category))
+        storer.start()
+        try:
+            two.delete_category(category)
+        except Conflict as exc:  # the store came first: a clear refusal, nothing deleted
+            refused.append(exc)
+        storer.join()
+        for ds in (one, two):
+            assert set(ds.counts()) == set(ds.categories()), "every stored image's category is in the index"
+            assert category in ds.categories()
+            assert len(ds.arrays()) == ds.count() == round_ + 1
+    assert all("still holds 1 images" in str(exc) for exc in refused)
+
+
+def zeros_png(width: int, height: int, dtype=np.uint16, channels: int = 4) -> bytes:
+    """An image that compresses to almost nothing but costs width*height pixels to decode."""
+    return cv2.imencode(".png", np.zeros((height, width, channels), dtype))[1].tobytes()
+
+
+def test_images_far_larger_than_the_geometry_are_refused_before_decoding(store, monkeypatch):
+    ds = store.dataset("dice_60x50")
+    huge = zeros_png(4000, 4000)
+    assert len(huge) < 200_000
+    decoded = []
+    real_imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: decoded.append(1) or real_imdecode(*args))
+    with pytest.raises(ImageTooLarge, match=r"4000x4000 pixels .*1048576 pixels"):
+        ds.store_many([(make_png(1), "1"), (huge, "1")])
+    assert decoded == [], "no image of the request was decoded"
+    assert ds.count() == 0 and ds.categories() == []
+
+
+def test_the_pixel_limit_is_sixteen_times_the_geometry_and_at_least_a_megapixel(tmp_path):
+    store = DatasetStore(tmp_path / "datasets")
+    small = store.dataset("dice_60x50")
+    assert small.store_pixel_limit == 1024 * 1024
+    small.store(zeros_png(1024, 1024, np.uint8, 1), "floor")
+    jpeg = cv2.imencode(".jpg", np.zeros((1100, 1000, 3), np.uint8))[1].tobytes()
+    with pytest.raises(ImageTooLarge, match="1000x1100"):
+        small.store(jpeg, "jpeg")
+    large = store.dataset("big_400x300")
+    assert large.store_pixel_limit == 16 * 400 * 300
+    large.store(zeros_png(1600, 1200, np.uint8, 1), "sixteen")
+    with pytest.raises(ImageTooLarge):
+        large.store(zeros_png(1601, 1200, np.uint8, 1), "more")
+    assert small.counts() == {"floor": 1} and large.counts() == {"sixteen": 1}
+    store.close()
+    capped = DatasetStore(tmp_path / "datasets", max_image_pixels=500_000)
+    assert capped.dataset("dice_60x50").store_pixel_limit == 500_000, "the configured limit still caps it"
+    capped.close()

@@ -168,6 +168,9 @@ def test_a_damaged_index_is_kept_aside_not_deleted(tmp_path):
 def test_the_index_syncs_its_log(tmp_path):
     index = DatasetIndex(tmp_path / "index.sqlite3")
     index.sync()  # nothing written yet: nothing to sync, and no error
+    assert not index.add_pending_if_new("a" * 32, "1", 0.0, b"png"), "no such category in the index"
+    with index.transaction() as db:
+        db.execute("INSERT INTO categories (name) VALUES ('1'), ('2')")
     assert index.add_pending_if_new("a" * 32, "1", 0.0, b"png")
     assert not index.add_pending_if_new("a" * 32, "2", 0.0, b"png")
     index.sync()

@@ -46,7 +46,8 @@ def create_orders(config: Config, store: DatasetStore) -> BatchOrders:
         from dicebox.batches.embedded import EmbeddedOrders
 
         return EmbeddedOrders(store, shard_size=service.shard_size, expiry_seconds=service.order_expiry_seconds)
-    from dicebox.batches.rabbitmq import RabbitOrders, RabbitTopology
+    from dicebox.batches.rabbitmq import RabbitOrders
+    from dicebox.broker.queues import BatchQueues
 
-    return RabbitOrders(store, config.broker_url, RabbitTopology.from_config(config),
+    return RabbitOrders(store, config.broker_url, BatchQueues.from_config(config),
                         shard_size=service.shard_size, expiry_seconds=service.order_expiry_seconds)

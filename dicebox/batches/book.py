@@ -29,7 +29,7 @@ from dicebox.batches.orders import (
     OrderState,
     OrderStatus,
 )
-from dicebox.labelled import LabelledImages
+from dicebox.images import LabelledImages
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +175,6 @@ class OrderBook:
             items = self._slice(order, position, min(wanted, order.received - position))
             order.handed = max(order.handed, position + len(items))
             return items
-
-    def wait_changed(self, timeout: float) -> None:
-        """Block until some order changes (or ``timeout``)."""
-        with self._changed:
-            self._changed.wait(timeout)
 
     def _usable(self, order_id: str) -> _Order:
         order = self._get(order_id)

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from dicebox.labelled import LabelledImages
+from dicebox.images import LabelledImages
 from dicebox.store import BatchTooLarge, Dataset, NotFound
 
 OrderState = Literal["filling", "ready", "delivered", "failed", "expired"]
@@ -192,6 +192,9 @@ def parse_order_id(value: str) -> str:
 
 class BatchOrders(abc.ABC):
     """Places orders, reports on them and hands out their items. Thread-safe."""
+
+    def start(self) -> None:  # noqa: B027 - optional: most backends start with their first order
+        """Start background work now rather than with the first order (a served replica calls it)."""
 
     @abc.abstractmethod
     def place(self, dataset_id: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> str:

@@ -1,34 +1,29 @@
 """The batch processor: fills shard orders from the durable task queue with the local data set store.
 
-The connection's thread only talks to the broker; a worker thread fills the shard, so heartbeats
-keep flowing however long a shard takes. The worker hands the result back with
-``add_callback_threadsafe``; the connection thread publishes it (persistent, confirmed) and only
-then acknowledges the shard. A processor killed at any point leaves the shard unacknowledged, and
-the broker gives it to another processor; the collector drops the repeat if both results arrive.
+It runs the broker's confirmed worker loop (:mod:`dicebox.broker.worker`): a shard is acknowledged
+only once its result is safe with the broker, so a processor killed at any point leaves the shard to
+another processor; the collector drops the repeat if both results arrive.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-
-import pika
-from pika.adapters.blocking_connection import BlockingChannel
-from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from dicebox.backoff import Backoff
 from dicebox.batches.fill import fill_shard
 from dicebox.batches.orders import InvalidOrder, ShardOrder
-from dicebox.batches.rabbit_topology import PERSISTENT, RabbitTopology, connection_parameters, redacted
 from dicebox.batches.shards import decode_order, encode_failure, encode_result
-from dicebox.rabbit_connection import consume_until_stopped
+from dicebox.broker.connection import connection_parameters
+from dicebox.broker.queues import BatchQueues
+from dicebox.broker.worker import ConfirmedWorker, RejectTask, Reply
 from dicebox.store import DatasetStore, StoreError
 
 log = logging.getLogger(__name__)
+
+#: On stop, how long a shard's result being published may take to reach the broker.
+DRAIN_SECONDS = 10.0
 
 
 class _Stopping(Exception):
@@ -38,118 +33,47 @@ class _Stopping(Exception):
 class BatchProcessor:
     """Consumes shard orders until :meth:`stop`; reconnects with capped backoff when the broker goes."""
 
-    def __init__(self, store: DatasetStore, url: str, topology: RabbitTopology | None = None, *,
-                 prefetch: int = 1, item_delay: float = 0.0, heartbeat: int = 30,
+    def __init__(self, store: DatasetStore, url: str, queues: BatchQueues | None = None, *,
+                 prefetch: int = 1, max_items_per_second: float = 0.0, heartbeat: int = 30,
                  on_ready: Callable[[str], None] | None = None, backoff: Backoff | None = None) -> None:
         self.store = store
-        self.url = url
-        self.topology = topology or RabbitTopology()
-        self.prefetch = prefetch
-        # Seconds of extra work per item: lets tests catch a processor in the middle of a shard.
-        self.item_delay = item_delay
-        self.on_ready = on_ready
-        self.filled = 0
-        self._params = connection_parameters(url, name="dicebox batch processor", heartbeat=heartbeat)
-        self._backoff = backoff or Backoff(0.2, 5.0)
-        self._stop = threading.Event()
-        self._workers = ThreadPoolExecutor(1, thread_name_prefix="dicebox-shard")
-        # (connection, delivery tag) of shards taken and not yet acknowledged or abandoned.
-        self._in_flight: set[tuple[int, int]] = set()
-        self._in_flight_lock = threading.Lock()
-        self._consumer_tag = ""
+        self.queues = queues or BatchQueues()
+        # A throttle (0: none) so batch processors reading a shared volume leave its bandwidth to stores.
+        self.max_items_per_second = max_items_per_second
+        params = connection_parameters(url, name="dicebox batch processor", heartbeat=heartbeat)
+        self._worker: ConfirmedWorker[ShardOrder] = ConfirmedWorker(
+            url, params, self.queues.task_queue, declare=self.queues.declare_tasks, decode=self._decode,
+            work=self._fill, prefetch=prefetch, backoff=backoff or Backoff(0.2, 5.0), on_ready=on_ready,
+            drain_seconds=DRAIN_SECONDS, thread_name="dicebox-shard")
+
+    @property
+    def filled(self) -> int:
+        """Shards whose results the broker has confirmed."""
+        return self._worker.replied
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (safe from signal handlers and other threads)."""
-        self._stop.set()
+        self._worker.stop()
 
     def run(self) -> None:
         """Serve shard orders until :meth:`stop`."""
-        ready = functools.partial(self.on_ready, self.topology.task_queue) if self.on_ready else None
+        self._worker.run()
+
+    @staticmethod
+    def _decode(body: bytes, _properties) -> ShardOrder:
         try:
-            consume_until_stopped(self.url, self._params, self._stop, self._backoff, self._subscribe,
-                                  on_first_connect=ready, before_close=self._drain)
-        finally:
-            self._workers.shutdown(wait=True, cancel_futures=True)
-
-    def _subscribe(self, connection: pika.BlockingConnection) -> BlockingChannel:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_qos(prefetch_count=self.prefetch)
-        self.topology.declare_tasks(channel)
-        self._consumer_tag = channel.basic_consume(self.topology.task_queue,
-                                                   functools.partial(self._on_order, connection))
-        log.info("waiting for orders on %s at %s", self.topology.task_queue, redacted(self.url))
-        return channel
-
-    def _drain(self, connection: pika.BlockingConnection, channel: BlockingChannel, grace: float = 10.0) -> None:
-        """Stop taking shards; let a shard being published finish. Unfinished ones go back to the queue."""
-        channel.basic_cancel(self._consumer_tag)
-        deadline = time.monotonic() + grace
-        while self._busy(connection) and time.monotonic() < deadline:
-            connection.process_data_events(time_limit=0.1)
-
-    def _busy(self, connection: pika.BlockingConnection) -> bool:
-        with self._in_flight_lock:
-            return any(conn == id(connection) for conn, _tag in self._in_flight)
-
-    # On the connection's thread ---------------------------------------------------------------
-    def _on_order(self, connection: pika.BlockingConnection, channel: BlockingChannel, method, _properties,
-                  body: bytes) -> None:
-        try:
-            shard = decode_order(body)
+            return decode_order(body)
         except InvalidOrder as exc:
-            log.error("rejecting a message that is not a shard order: %s", exc)
-            channel.basic_reject(method.delivery_tag, requeue=False)
-            return
-        with self._in_flight_lock:
-            self._in_flight.add((id(connection), method.delivery_tag))
-        self._workers.submit(self._fill, connection, channel, method.delivery_tag, shard)
+            raise RejectTask(f"not a shard order: {exc}") from None
 
-    def _publish_and_ack(self, connection: pika.BlockingConnection, channel: BlockingChannel, delivery_tag: int,
-                         shard: ShardOrder, payload: bytes) -> None:
-        try:
-            properties = pika.BasicProperties(
-                delivery_mode=PERSISTENT,
-                content_type="application/x-npz",
-                message_id=f"{shard.order_id}:{shard.index}",
-                correlation_id=shard.order_id,
-            )
-            try:
-                channel.basic_publish("", self.topology.result_queue(shard.order_id), payload, properties,
-                                      mandatory=True)
-            except UnroutableError:
-                log.info("order %s is gone (cancelled, expired or complete); shard %d dropped",
-                         shard.order_id, shard.index)
-            except NackError:
-                log.warning("broker refused the result of shard %d of order %s; it will be redone",
-                            shard.index, shard.order_id)
-                channel.basic_nack(delivery_tag, requeue=True)
-                return
-            # Only now is the result safe with the broker: acknowledge the shard.
-            channel.basic_ack(delivery_tag)
-            self.filled += 1
-            log.debug("shard %d/%d of order %s delivered", shard.index + 1, shard.shards, shard.order_id)
-        finally:
-            self._done(connection, delivery_tag)
-
-    def _done(self, connection: pika.BlockingConnection, delivery_tag: int) -> None:
-        with self._in_flight_lock:
-            self._in_flight.discard((id(connection), delivery_tag))
-
-    # On the worker thread ---------------------------------------------------------------------
-    def _fill(self, connection: pika.BlockingConnection, channel: BlockingChannel, delivery_tag: int,
-              shard: ShardOrder) -> None:
+    def _fill(self, shard: ShardOrder) -> Reply | None:
         try:
             payload = self._payload(shard)
         except _Stopping:
-            self._done(connection, delivery_tag)
-            return
-        try:
-            connection.add_callback_threadsafe(
-                functools.partial(self._publish_and_ack, connection, channel, delivery_tag, shard, payload))
-        except AMQPError:
-            # The connection is gone; the broker hands the shard out again.
-            self._done(connection, delivery_tag)
+            return None
+        return Reply(self.queues.result_queue(shard.order_id), payload, "application/x-npz",
+                     message_id=f"{shard.order_id}:{shard.index}", correlation_id=shard.order_id,
+                     what=f"shard {shard.index} of order {shard.order_id}")
 
     def _payload(self, shard: ShardOrder) -> bytes:
         log.debug("filling shard %d/%d of order %s (%d items)", shard.index + 1, shard.shards, shard.order_id,
@@ -157,7 +81,7 @@ class BatchProcessor:
         try:
             dataset = self.store.dataset(shard.dataset, create=False)
             items = fill_shard(dataset, shard)
-            self._pretend_work(len(items))
+            self._throttle(len(items))
             return encode_result(shard, items)
         except StoreError as exc:
             log.warning("shard %d of order %s cannot be filled: %s", shard.index, shard.order_id, exc)
@@ -168,10 +92,10 @@ class BatchProcessor:
             log.exception("filling shard %d of order %s failed", shard.index, shard.order_id)
             return encode_failure(shard, f"internal error in the batch processor: {type(exc).__name__}")
 
-    def _pretend_work(self, count: int) -> None:
-        if self.item_delay <= 0:
+    def _throttle(self, count: int) -> None:
+        if self.max_items_per_second <= 0:
             return
-        end = time.monotonic() + self.item_delay * count
+        end = time.monotonic() + count / self.max_items_per_second
         while (left := end - time.monotonic()) > 0:
-            if self._stop.wait(min(left, 0.05)):
+            if self._worker.stopping.wait(min(left, 0.05)):
                 raise _Stopping

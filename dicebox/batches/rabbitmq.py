@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import TypeVar
 
 import pika
@@ -25,7 +26,8 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from dicebox.backoff import Backoff
-from dicebox.batches.book import BookedOrders, OrderBook, Reaper
+from dicebox.batches.book import BookedOrders, Reaper
+from dicebox.batches.folder import ORDERS_FOLDER, FolderOrderBook
 from dicebox.batches.orders import (
     BrokerUnavailable,
     InvalidOrder,
@@ -33,8 +35,9 @@ from dicebox.batches.orders import (
     OrderPlan,
     plan_order,
 )
-from dicebox.batches.rabbit_topology import PERSISTENT, RabbitTopology, connection_parameters, redacted
 from dicebox.batches.shards import decode_result, encode_order
+from dicebox.broker.connection import PERSISTENT, connection_parameters, redacted
+from dicebox.broker.queues import BatchQueues
 from dicebox.config import ConfigError
 from dicebox.store import DatasetStore
 
@@ -44,20 +47,23 @@ T = TypeVar("T")
 
 # Unacknowledged shard results the broker may push at once (each up to 12 MiB).
 RESULT_PREFETCH = 4
+# How often the link looks in the shared folder for open orders whose results nobody here consumes yet.
+RESCAN_SECONDS = 1.0
 
 
 class RabbitOrders(BookedOrders):
     """Orders filled by ``dicebox batch-processor`` processes through RabbitMQ."""
 
-    def __init__(self, store: DatasetStore, url: str, topology: RabbitTopology | None = None, *,
+    def __init__(self, store: DatasetStore, url: str, queues: BatchQueues | None = None, *,
                  shard_size: int = 5000, expiry_seconds: float = 600.0, connect_timeout: float = 3.0,
                  publish_timeout: float = 5.0) -> None:
         self.store = store
         self.shard_size = shard_size
         self.connect_timeout = connect_timeout
         self.publish_timeout = publish_timeout
-        self._book = OrderBook(expiry_seconds)
-        self._link = BrokerLink(url, topology or RabbitTopology(), self._book, connect_timeout=connect_timeout)
+        # Orders live in the shared data folder: every replica consumes the results of every open order.
+        self._book = FolderOrderBook(Path(store.root) / ORDERS_FOLDER, expiry_seconds)
+        self._link = BrokerLink(url, queues or BatchQueues(), self._book, connect_timeout=connect_timeout)
         self._lock = threading.Lock()
         self._reaper: Reaper | None = None
         self._closed = False
@@ -93,6 +99,10 @@ class RabbitOrders(BookedOrders):
             reaper.stop()
         self._link.stop()
 
+    def start(self) -> None:
+        """Connect now: a served replica collects the results of orders other replicas placed."""
+        self._start()
+
     def _start(self) -> None:
         with self._lock:
             if self._closed:
@@ -105,10 +115,10 @@ class RabbitOrders(BookedOrders):
 class BrokerLink:
     """The one connection of a service to the broker, run by its own thread."""
 
-    def __init__(self, url: str, topology: RabbitTopology, book: OrderBook, *, connect_timeout: float = 3.0,
+    def __init__(self, url: str, queues: BatchQueues, book: FolderOrderBook, *, connect_timeout: float = 3.0,
                  backoff: Backoff | None = None) -> None:
         self.url = url
-        self.topology = topology
+        self.queues = queues
         self.book = book
         self.connect_timeout = connect_timeout
         try:
@@ -219,8 +229,14 @@ class BrokerLink:
                 connection = pika.BlockingConnection(self._params)
                 self._on_connected(connection)
                 self._backoff.reset()
+                rescanned = time.monotonic()
                 while not self._stop.is_set():
                     connection.process_data_events(time_limit=0.25)
+                    if time.monotonic() - rescanned >= RESCAN_SECONDS:
+                        # Orders other replicas placed (or left behind when they stopped).
+                        rescanned = time.monotonic()
+                        for plan in self.book.open_orders():
+                            self._consume_results(plan.order_id)
             except (AMQPError, OSError) as exc:
                 self._on_lost(connection, _describe(exc))
             except Exception as exc:  # noqa: BLE001 - the link must outlive any single failure
@@ -235,7 +251,7 @@ class BrokerLink:
         channel = connection.channel()
         channel.confirm_delivery()
         channel.basic_qos(prefetch_count=RESULT_PREFETCH)
-        self.topology.declare_tasks(channel)
+        self.queues.declare_tasks(channel)
         self._channel = channel
         self._consumers.clear()
         # Results that arrived while we were away wait in their durable queues.
@@ -280,17 +296,17 @@ class BrokerLink:
                 content_type="application/json",
                 message_id=f"{plan.order_id}:{shard.index}",
                 correlation_id=plan.order_id,
-                reply_to=self.topology.result_queue(plan.order_id),
+                reply_to=self.queues.result_queue(plan.order_id),
             )
             # With confirms on, this returns once the broker has the message on disk (or raises).
-            channel.basic_publish(self.topology.exchange, self.topology.routing_key, encode_order(shard),
+            channel.basic_publish(self.queues.exchange, self.queues.routing_key, encode_order(shard),
                                   properties, mandatory=True)
 
     def _consume_results(self, order_id: str) -> None:
         channel = self._channel
         if channel is None or order_id in self._consumers:
             return
-        queue = self.topology.declare_results(channel, order_id, self.book.expiry_seconds)
+        queue = self.queues.declare_results(channel, order_id, self.book.expiry_seconds)
         self._consumers[order_id] = channel.basic_consume(queue, self._on_result)
 
     def _on_result(self, channel: BlockingChannel, method, _properties, body: bytes) -> None:
@@ -319,7 +335,7 @@ class BrokerLink:
         tag = self._consumers.pop(order_id, None)
         if tag is not None:
             channel.basic_cancel(tag)
-        channel.queue_delete(self.topology.result_queue(order_id))
+        channel.queue_delete(self.queues.result_queue(order_id))
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dicebox.batches.orders import InvalidOrder, ShardOrder
-from dicebox.labelled import LabelledImages
+from dicebox.images import LabelledImages, npz_bytes, read_npz
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,7 @@ def decode_order(body: bytes) -> ShardOrder:
 
 
 def encode_result(shard: ShardOrder, items: LabelledImages) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, order_id=np.array(shard.order_id), shard=np.array(shard.index, np.int64),
-             images=items.images, labels=items.labels.astype(np.int64),
-             categories=np.array(items.categories, dtype=str), version=np.array(items.version))
-    return buffer.getvalue()
+    return npz_bytes(items, order_id=np.array(shard.order_id), shard=np.array(shard.index, np.int64))
 
 
 def encode_failure(shard: ShardOrder, message: str) -> bytes:
@@ -63,8 +59,7 @@ def decode_result(body: bytes) -> ShardResult:
             order_id, index = str(npz["order_id"]), int(npz["shard"])
             if "error" in npz.files:
                 return ShardResult(order_id, index, error=str(npz["error"]))
-            categories = tuple(str(c) for c in npz["categories"].reshape(-1))
-            items = LabelledImages(npz["images"], npz["labels"], categories, str(npz["version"]))
+        items = read_npz(body)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise InvalidOrder(f"damaged shard result: {exc}") from None
     return ShardResult(order_id, index, items)

@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+from typing import NoReturn
 
 import dicebox
 from dicebox.config import ConfigError
@@ -23,6 +24,7 @@ SUBCOMMANDS = [
     "dicebox.cli.gui",
     "dicebox.cli.config_cmd",
     "dicebox.cli.train",
+    "dicebox.cli.export_model",
     "dicebox.cli.batch_processor",
     "dicebox.cli.evolve",
     "dicebox.cli.worker",
@@ -47,6 +49,26 @@ class UsageError(Exception):
     """A mistake in what the user asked for: printed as one line, exit status 2."""
 
 
+def entry(argv: list[str] | None = None) -> NoReturn:
+    """The ``dicebox`` command and ``python -m dicebox``: :func:`main`, then :func:`exit_process`."""
+    exit_process(main(argv))
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the process with ``code``.
+
+    A process that ran TensorFlow ends without Python's interpreter shutdown: TensorFlow's threads
+    and static destructors crash it there now and then (SIGSEGV after the work was done and saved),
+    which a parent such as the window would report as a failed run.
+    """
+    if "tensorflow" in sys.modules:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -67,3 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dicebox: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        from dicebox.roles import missing_dependency
+
+        message = missing_dependency(exc, args.command)
+        if message is None:
+            raise
+        print(f"dicebox: error: {message}", file=sys.stderr)
+        return 2

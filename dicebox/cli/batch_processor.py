@@ -19,14 +19,16 @@ def register(subparsers) -> None:
     add_broker_argument(parser)
     parser.add_argument("--prefetch", type=int, default=1,
                         help="shard orders taken from the broker ahead of time (default 1)")
-    parser.add_argument("--item-delay", type=float, default=0.0, metavar="SECONDS",
-                        help=argparse.SUPPRESS)  # tests: make shards slow enough to interrupt
+    parser.add_argument("--max-items-per-second", type=float, default=0.0, metavar="N",
+                        help="fill at most N items per second, leaving a shared volume's bandwidth to stores "
+                             "(default 0: no limit)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dicebox.batches.rabbit_processor import BatchProcessor
-    from dicebox.batches.rabbit_topology import RabbitTopology, redacted
+    from dicebox.broker.connection import redacted
+    from dicebox.broker.queues import BatchQueues
     from dicebox.store import DatasetStore
 
     config = config_from_args(args)
@@ -37,15 +39,17 @@ def run(args: argparse.Namespace) -> int:
                          "or [SENSORY_SERVICE] rabbitmq_server in the configuration file")
     if args.prefetch < 1:
         raise UsageError(f"--prefetch {args.prefetch}: must be at least 1")
-    store = DatasetStore(config.datasets_dir, default_channels=config.dataset.channels,
-                         max_image_pixels=config.server.max_image_pixels)
+    if not args.max_items_per_second >= 0:
+        raise UsageError(f"--max-items-per-second {args.max_items_per_second}: must be 0 (no limit) or more")
+    store = DatasetStore.from_config(config)
 
     def ready(queue: str) -> None:
         # Tests and deployment scripts wait for this line.
         print(f"dicebox batch processor waiting for orders on {queue}", flush=True)
 
-    processor = BatchProcessor(store, config.broker_url, RabbitTopology.from_config(config),
-                               prefetch=args.prefetch, item_delay=max(0.0, args.item_delay), on_ready=ready)
+    processor = BatchProcessor(store, config.broker_url, BatchQueues.from_config(config),
+                               prefetch=args.prefetch, max_items_per_second=args.max_items_per_second,
+                               on_ready=ready)
 
     stop_on_signals(processor.stop)
     log.info("data sets in %s; broker %s", config.datasets_dir, redacted(config.broker_url))

@@ -26,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
     write_config(config, buffer)
     sys.stdout.write(buffer.getvalue())
     if not args.defaults:
+        print(f"# configuration file: {config.source or 'none (built-in defaults)'}")
         print(f"# data folder: {config.home}")
     return 0
-

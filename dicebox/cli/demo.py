@@ -43,6 +43,8 @@ def register(subparsers) -> None:
                         help="largest network the evolution may try (default 600,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the camera, the evolution and training")
     parser.add_argument("--gui", action="store_true", help="run it with the window open, to watch")
+    parser.add_argument("--close-when-done", action="store_true",
+                        help="with --gui: close the window when the demo ends (for scripts and checks)")
     parser.set_defaults(func=run)
 
 
@@ -59,9 +61,12 @@ def run(args: argparse.Namespace) -> int:
                           max_parameters=args.max_parameters,
                           workers=args.workers)
     if args.gui:
+        from dicebox.cli.gui import check_display
         from dicebox.gui.demo_window import run_demo_with_window
 
-        return run_demo_with_window(options)
+        check_display()
+
+        return run_demo_with_window(options, close_when_done=args.close_when_done)
     demo = Demo(options)
 
     def terminate(_signum, _frame) -> None:

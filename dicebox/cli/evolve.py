@@ -6,8 +6,9 @@ so far to the bundle ``<population_dir>/<run id>/champion/``. Ctrl-C or SIGTERM 
 saving; ``--resume RUN`` continues exactly there. ``--events jsonl`` prints one JSON object per
 event on stdout for programs (the GUI) that follow the run.
 
-Test hook: with ``DICEBOX_FAKE_FITNESS=1`` in the environment, individuals are scored by a fake
-pure function of the genome instead of being trained (see dicebox.evolution.fake_fitness).
+The fitness is the one registered as this process's default (dicebox.evolution.fitness_registry):
+"train". Test hook: with ``DICEBOX_FAKE_FITNESS=1`` in the environment, the fake fitness (a pure
+function of the genome, nothing trained) is registered and the default (dicebox.evolution.fake_fitness).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from dicebox.cli import UsageError
 from dicebox.cli.serve import add_config_arguments, config_from_args
+from dicebox.cli.signals import on_stop_signals
 from dicebox.config import Config
 
 log = logging.getLogger("dicebox.evolve")
@@ -50,9 +52,19 @@ def register(subparsers) -> None:
                         help="early stopping: epochs without improvement (default 2; 0: never)")
     parser.add_argument("--strategy", choices=("evolve", "random"), default="evolve",
                         help="genetic algorithm, or the random-search baseline with the same budget")
-    parser.add_argument("--selection", choices=("truncation", "tournament"), default="truncation",
-                        help="parents: the best [EVOLUTION] retain share plus random_select (the original), "
-                             "or tournaments of 3; the best network always survives unchanged")
+    parser.add_argument("--selection", choices=("truncation", "tournament"), default="tournament",
+                        help="parents among the living networks that beat chance: tournaments of 3 (default), "
+                             "or the best [EVOLUTION] retain share plus random_select (the original); "
+                             "the best two always survive unchanged")
+    parser.add_argument("--time-budget", type=float, metavar="SECONDS",
+                        help="wall-clock budget of the whole run, the champion's final retraining included: "
+                             "no training starts once it is spent (generations then only cap the run)")
+    parser.add_argument("--test-share", type=float, default=0.2,
+                        help="share of the images held out as a test split the search never sees; the "
+                             "retrained champion is scored on it (default 0.2; 0: none)")
+    parser.add_argument("--final-epochs", type=int, default=30,
+                        help="epochs of the champion's final retraining on all the search data, with its own "
+                             "early stopping (default 30; 0: no retraining)")
     parser.add_argument("--seed", type=int, help="seed of the search and of every network (default: random)")
     parser.add_argument("--max-parameters", type=int, default=2_000_000,
                         help="resample networks larger than this (default 2,000,000)")
@@ -62,7 +74,9 @@ def register(subparsers) -> None:
     parser.add_argument("--broker", nargs="?", const="", metavar="URL",
                         help="train on 'dicebox worker' processes via RabbitMQ at URL "
                              "(without URL: the configured broker)")
-    parser.add_argument("--queue", help=argparse.SUPPRESS)  # tests: a private orders queue
+    parser.add_argument("--queue", metavar="NAME",
+                        help="with --broker: " + "the RabbitMQ queue of training orders (default dicebox.evolution.orders); evolutions that share a "
+                             "broker but not their workers each use their own")
     parser.add_argument("--events", choices=("jsonl",), help="also print every event as a JSON line on stdout")
     parser.add_argument("--json-events", action="store_const", const="jsonl", dest="events",
                         help="same as --events jsonl")
@@ -91,22 +105,22 @@ def _seed_genomes(args: argparse.Namespace):
         raise UsageError(str(exc)) from None
 
 
-def _fitness_kind() -> str:
-    from dicebox.evolution import fake_fitness
+def _fitness_name() -> str:
+    """The registered fitness new runs use here (the test hook's when it is on, said on stderr)."""
+    from dicebox.evolution.fitness_registry import default_fitness
 
-    if fake_fitness.enabled():
-        print(f"dicebox: {fake_fitness.ENV}=1: scoring with the FAKE test fitness, nothing is trained",
-              file=sys.stderr)
-        return "fake"
-    return "train"
+    name, notice = default_fitness()
+    if notice:
+        print(f"dicebox: {notice}", file=sys.stderr)
+    return name
 
 
 def _new_search(config: Config, args: argparse.Namespace, make_evaluator):
     from dicebox.evolution.dataset import DataSpec
-    from dicebox.evolution.orders import TrainSpec
     from dicebox.evolution.run_folder import RunFolder, new_run_id
     from dicebox.evolution.search import Evolution, SearchSettings
     from dicebox.evolution.taxonomy import Taxonomy
+    from dicebox.evolution.training_orders import TrainSpec
 
     run_id = args.run_id or new_run_id()
     if "/" in run_id or run_id in (".", ".."):
@@ -126,14 +140,18 @@ def _new_search(config: Config, args: argparse.Namespace, make_evaluator):
             validation_split=config.training.validation_split,
             patience=args.patience,
             seed=seed,
-            fitness=_fitness_kind(),
+            fitness=_fitness_name(),
+            test_share=args.test_share,
         )
         size = args.population if isinstance(args.population, int) else None
         if size is None and genomes:
             size = len(genomes)  # a saved population keeps its size unless --population N says otherwise
+        generations = args.generations
+        if args.time_budget is not None and generations is None:
+            generations = 100_000  # the budget ends the run
         settings = SearchSettings.from_config(
-            config, strategy=args.strategy, generations=args.generations, population=size, train=train,
-            selection=args.selection,
+            config, strategy=args.strategy, generations=generations, population=size, train=train,
+            selection=args.selection, time_budget=args.time_budget, final_epochs=args.final_epochs,
         )
         taxonomy = Taxonomy.from_config(config.taxonomy, max_parameters=args.max_parameters)
     except ValueError as exc:
@@ -145,8 +163,8 @@ def _new_search(config: Config, args: argparse.Namespace, make_evaluator):
 
 
 def _resumed_search(config: Config, args: argparse.Namespace, make_evaluator):
-    from dicebox.evolution import fake_fitness
     from dicebox.evolution.dataset import DataSpec
+    from dicebox.evolution.fitness_registry import FitnessUnavailable, get_fitness
     from dicebox.evolution.run_folder import RunFolder, RunStateError
     from dicebox.evolution.search import Evolution
 
@@ -157,8 +175,10 @@ def _resumed_search(config: Config, args: argparse.Namespace, make_evaluator):
         fitness = state["settings"]["train"]["fitness"]
     except (RunStateError, KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"--resume {args.resume}: {exc}") from None
-    if fitness == "fake" and not fake_fitness.enabled():
-        raise UsageError(f"run {folder.run_id} used the fake test fitness; resume it with {fake_fitness.ENV}=1")
+    try:
+        get_fitness(fitness)
+    except FitnessUnavailable as exc:
+        raise UsageError(f"run {folder.run_id} used the fitness {fitness!r}, which cannot run here: {exc}") from None
     if not spec.dataset_id and not args.npz:
         raise UsageError(f"run {folder.run_id} trained on an .npz file: pass it again with --npz")
     data, _ = _load_data(config, args, spec.dataset_id or None)
@@ -191,10 +211,10 @@ def _evaluator_factory(config: Config, args: argparse.Namespace, cancel: threadi
                   file=sys.stderr)
 
         def rabbit(_data, run_id: str):
+            from dicebox.broker.queues import TrainingQueues
             from dicebox.evolution.rabbit_evaluator import RabbitEvaluator
-            from dicebox.evolution.rabbit_queues import ORDERS_QUEUE
 
-            return RabbitEvaluator(url, run_id, queue=args.queue or ORDERS_QUEUE, cancel=cancel)
+            return RabbitEvaluator(url, run_id, queue=args.queue or TrainingQueues.task_queue, cancel=cancel)
 
         return rabbit
 
@@ -206,18 +226,16 @@ def _evaluator_factory(config: Config, args: argparse.Namespace, cancel: threadi
     return local
 
 
-def _install_signal_handlers(cancel: threading.Event) -> dict:
-    """Ctrl-C and SIGTERM set ``cancel``; returns the previous handlers to restore."""
+def _cancel_on_signals(cancel: threading.Event):
+    """Ctrl-C and SIGTERM set ``cancel`` (a second Ctrl-C stops at once); returns the restorer."""
 
-    def stop(signum, _frame) -> None:
+    def stop(signum: int) -> None:
         if cancel.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop right now
         print("dicebox: stopping after saving the run (Ctrl-C again to stop at once)", file=sys.stderr)
         cancel.set()
 
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return on_stop_signals(stop)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -225,9 +243,6 @@ def run(args: argparse.Namespace) -> int:
     from dicebox.evolution.events import RunFinished
     from dicebox.evolution.search import SearchError
 
-    if args.broker:
-        if not args.broker.startswith(("amqp://", "amqps://")):
-            raise UsageError(f"--broker {args.broker!r}: expected a URL starting with amqp:// or amqps://")
     config = config_from_args(args)
     logging.getLogger("pika").setLevel(logging.WARNING)  # its INFO lines would drown the progress display
     cancel = threading.Event()
@@ -237,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         search, evaluator = _new_search(config, args, make_evaluator)
     reporter = ProgressReporter(json_lines=args.events == "jsonl", quiet=args.quiet)
-    previous = _install_signal_handlers(cancel)
+    restore_signals = _cancel_on_signals(cancel)
     status = "error"
     try:
         for event in search.run(cancel):
@@ -250,6 +265,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
         evaluator.close(finished=search.finished)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore_signals()
     return {"finished": 0, "cancelled": 130}.get(status, 1)

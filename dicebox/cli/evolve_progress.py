@@ -11,6 +11,7 @@ from typing import TextIO
 
 from dicebox.evolution.events import (
     ChampionChanged,
+    ChampionRetrained,
     Event,
     GenerationStarted,
     GenerationSummary,
@@ -47,6 +48,7 @@ class ProgressReporter:
         self._overall = None
         self._generation = None
         self._header_shown = False
+        self._budget = False
 
     def __call__(self, event: Event) -> None:
         if self.json_lines:
@@ -67,13 +69,19 @@ class ProgressReporter:
     def _show(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             what = "resuming" if event.resumed else "starting"
+            size = (f"time budget {event.time_budget:g} s, {event.population} per generation"
+                    if event.time_budget is not None else f"{event.generations} x {event.population} individuals")
             self._write(
-                f"{what} run {event.run_id} ({event.strategy}, {event.generations} x {event.population} "
-                f"individuals, {event.epochs} epoch(s) each, seed {event.seed}) on {event.workers}"
+                f"{what} run {event.run_id} ({event.strategy}, {size}, "
+                f"{event.epochs} epoch(s) each, seed {event.seed}) on {event.workers}"
             )
             if event.run_dir:
                 self._write(f"run folder: {event.run_dir}")
-            self._overall = self._bar(total=event.individuals, desc="run", unit="net", position=0)
+            if event.time_budget is not None:
+                self._budget = True
+                self._overall = self._bar(total=round(event.time_budget), desc="budget", unit="s", position=0)
+            else:
+                self._overall = self._bar(total=event.individuals, desc="run", unit="net", position=0)
         elif isinstance(event, GenerationStarted):
             if self._generation is not None:
                 self._generation.close()
@@ -81,9 +89,16 @@ class ProgressReporter:
                                          unit="net", position=1, leave=False)
         elif isinstance(event, IndividualTrained):
             if self._overall is not None:
-                self._overall.n = event.done
-                self._overall.set_postfix_str(f"eta {_duration(event.eta_seconds)}", refresh=False)
+                if event.budget_used is not None:
+                    self._overall.n = min(round(event.budget_used), self._overall.total)
+                    self._overall.set_postfix_str(f"{event.done} nets", refresh=False)
+                else:
+                    self._overall.n = event.done
+                    self._overall.set_postfix_str(f"eta {_duration(event.eta_seconds)}", refresh=False)
                 self._overall.refresh()
+            if event.stop_reason == "rung" and event.epochs_run is not None:
+                self._write(f"  generation {event.generation} #{event.index} stopped early after "
+                            f"{event.epochs_run} epoch(s): hopeless next to the networks measured before")
             if self._generation is not None:
                 self._generation.update(1)
             if event.status != "ok":
@@ -101,11 +116,25 @@ class ProgressReporter:
             )
         elif isinstance(event, ChampionChanged):
             where = f" -> {event.bundle}" if event.bundle else ""
-            self._write(f"  new champion: {event.accuracy:.4f} (generation {event.generation} #{event.index}){where}")
+            origin = f", {event.origin}" if event.origin else ""
+            self._write(f"  new champion: {event.accuracy:.4f} (generation {event.generation} #{event.index}"
+                        f"{origin}){where}")
+        elif isinstance(event, ChampionRetrained):
+            if event.accuracy is None:
+                self._write(f"champion retraining failed: {event.error}")
+            else:
+                epochs = f"{event.epochs_run} epoch(s), " if event.epochs_run is not None else ""
+                where = (f" on {event.test_samples} image(s) the search never saw" if event.evaluated_on == "test"
+                         else "")
+                self._write(f"champion retrained at full fidelity ({epochs}{event.seconds:.1f} s): "
+                            f"{event.evaluated_on} accuracy {event.accuracy:.4f}{where} "
+                            f"(search validation {event.search_accuracy:.4f})")
         elif isinstance(event, RunFinished):
             self.close()
             if event.champion_accuracy is not None:
-                self._write(f"champion: accuracy {event.champion_accuracy:.4f}"
+                test = (f", test accuracy {event.champion_test_accuracy:.4f}"
+                        if event.champion_test_accuracy is not None else "")
+                self._write(f"champion: validation accuracy {event.champion_accuracy:.4f}{test}"
                             + (f", bundle {event.champion_bundle}" if event.champion_bundle else ""))
             self._write(f"run {event.run_id} {event.status}: {event.trained} trained, {event.cached} from the cache, "
                         f"{event.failed} failed, {_duration(event.seconds)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from dicebox.cli import UsageError
 from dicebox.cli.signals import stop_on_signals
@@ -14,15 +15,22 @@ log = logging.getLogger("dicebox.serve")
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags every command that reads the configuration shares."""
-    parser.add_argument("--config", metavar="FILE", help="dicebox.config INI file (default: built-in settings)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="dicebox.config INI file (default: $DICEBOX_CONFIG, else dicebox.config in the data folder)",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="keep data sets, models and the API key in DIR")
 
 
 def add_broker_argument(parser: argparse.ArgumentParser) -> None:
     """``--broker``: fill batch orders through RabbitMQ (overrides the configuration)."""
-    parser.add_argument("--broker", metavar="URL",
-                        help="RabbitMQ URL amqp://user:password@host:port/vhost for batch orders "
-                             "(default: [SENSORY_SERVICE] rabbitmq_* or DICEBOX_BROKER_URL; none: in process)")
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="RabbitMQ URL amqp://user:password@host:port/vhost for batch orders "
+        "(default: [SENSORY_SERVICE] rabbitmq_* or DICEBOX_BROKER_URL; none: in process)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -32,6 +40,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         if not broker.startswith(("amqp://", "amqps://")):
             raise UsageError(f"--broker {broker!r}: expected a URL starting with amqp:// or amqps://")
         config = config.replace("sensory_service", broker_url=broker)
+    index_dir = getattr(args, "index_dir", None)
+    if index_dir:
+        config = config.replace("directory", index_dir=str(Path(index_dir).expanduser().absolute()))
     return config
 
 
@@ -42,13 +53,29 @@ def register(subparsers) -> None:
     parser.add_argument("--host", help="address to listen on (default: [SERVER] listening_host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 5000; 0 picks a free one)")
     parser.add_argument("--threads", type=int, help="request threads (default: [SERVER] threads)")
-    parser.add_argument("--model", metavar="BUNDLE",
-                        help="serve this model bundle on /api/classify (default: [SERVER] model_weights_filename)")
+    parser.add_argument(
+        "--index-dir",
+        metavar="DIR",
+        help="keep the data sets' indexes in DIR on this machine's disk, for a data folder shared by "
+        "several machines over NFS/EFS (default: [DIRECTORY] index_dir; empty: in each data set's folder)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="BUNDLE",
+        help="serve this model bundle, export kit or exported .onnx/.tflite file on /api/classify "
+        "(default: [SERVER] model_weights_filename)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "keras", "onnx", "tflite"),
+        default="auto",
+        help="what runs the model (default auto: Keras for a bundle; onnxruntime, then LiteRT, for an export kit)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dicebox.service import create_app
+    from dicebox.service import create_app, service_context
     from dicebox.service.server import ServiceServer
 
     config = config_from_args(args)
@@ -59,17 +86,18 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port}: must be 0..65535")
     classifier = None
-    bundle = args.model or (config.weights_dir / config.server.model_weights_filename
-                            if config.server.model_weights_filename else None)
+    bundle = args.model or (
+        config.weights_dir / config.server.model_weights_filename if config.server.model_weights_filename else None
+    )
     if bundle is not None:
         from dicebox.bundle import BundleError
         from dicebox.service.classify_routes import load_classifier
 
         try:
-            classifier = load_classifier(bundle)
+            classifier = load_classifier(bundle, args.runtime)
         except BundleError as exc:
             raise UsageError(f"--model {bundle}: {exc}") from None
-        log.info("serving model %s from %s", classifier.model_id, bundle)
+        log.info("serving model %s from %s (%s runtime)", classifier.model_id, bundle, classifier.runtime)
     app = create_app(config, classifier=classifier)
     try:
         server = ServiceServer(app, host, port, args.threads or config.server.threads)
@@ -81,10 +109,11 @@ def run(args: argparse.Namespace) -> int:
 
     # waitress warns whenever one request waits for a thread: routine for a busy local service.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    stop_on_signals(server.close)
-    server.serve_forever()
-    context = app.extensions["dicebox"]
+    # SIGTERM (docker stop, a rolling update) and Ctrl-C drain: requests under way finish first.
+    stop_on_signals(server.drain)
+    context = service_context(app)
     if context.batches is not None:
-        context.batches.close()
-    context.store.close()
+        context.batches.start()  # adopt orders other replicas left unfinished in the shared folder
+    server.serve_forever()
+    context.close()
     return 0

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+import time
+import zipfile
 from pathlib import Path
-
-import numpy as np
 
 from dicebox.cli import UsageError
 from dicebox.cli.serve import add_config_arguments, config_from_args
 from dicebox.config import Config
-from dicebox.genome import Genome, GenomeError, default_genome, load_genome
-from dicebox.labelled import LabelledImages
+from dicebox.genome import DEFAULT_MAX_PARAMETERS, Genome, GenomeError, GenomeTooLarge, default_genome, load_genome
+from dicebox.images import LabelledImages, read_npz
 
 
 def register(subparsers) -> None:
@@ -29,32 +31,36 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, help="images per batch (default: [TRAINING] batch_size)")
     parser.add_argument("--patience", type=int, help="stop after N epochs without improvement (0: never)")
     parser.add_argument(
+        "--max-parameters",
+        type=int,
+        default=DEFAULT_MAX_PARAMETERS,
+        metavar="N",
+        help=f"refuse a genome of more weights than this (default: {DEFAULT_MAX_PARAMETERS:,})",
+    )
+    parser.add_argument(
         "--repair", action="store_true", help="fix a genome that does not fit the images instead of stopping"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--json-events",
+        action="store_true",
+        help="also print every progress event (TrainStarted, BatchProgress, EpochEnd, TrainFinished) "
+        "as one JSON object per line on stdout",
+    )
     parser.set_defaults(func=run)
 
 
 def load_npz(path: Path) -> LabelledImages:
-    """Arrays ``images`` (N,H,W[,C] uint8), ``labels`` (N ints), ``categories`` (names), [``version``]."""
+    """Arrays ``images`` (N,H,W[,C] uint8), ``labels`` (N ints), ``categories`` (names), [``version``],
+    [``stored_at`` (N seconds since the epoch: held-out splits then keep recording sessions whole)]."""
     try:
-        with np.load(path, allow_pickle=False) as arrays:
-            images, labels, categories = arrays["images"], arrays["labels"], arrays["categories"]
-            version = str(arrays["version"]) if "version" in arrays.files else ""
+        return read_npz(path)
     except FileNotFoundError:
         raise UsageError(f"--npz file not found: {path}") from None
     except KeyError as exc:
         raise UsageError(f"{path}: needs arrays images, labels and categories ({exc} is missing)") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
-    if images.ndim == 3:
-        images = images[..., None]
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise UsageError(f"{path}: labels must be integers, got {labels.dtype}")
-    try:
-        return LabelledImages(images, labels.astype(np.int64), tuple(str(c) for c in categories), version)
-    except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from None
 
 
 def load_training_data(config: Config, args: argparse.Namespace) -> LabelledImages:
@@ -103,13 +109,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     data = load_training_data(config, args)
     geometry = data_geometry(data)
+    if args.max_parameters < 1:
+        raise UsageError(f"--max-parameters must be at least 1, got {args.max_parameters}")
     try:
-        genome.validate(geometry, len(data.categories))
+        genome.validate(geometry, len(data.categories), max_parameters=args.max_parameters)
+    except GenomeTooLarge as exc:
+        raise UsageError(str(exc)) from None
     except GenomeError as exc:
         if not args.repair:
             raise UsageError(f"{exc} (--repair fixes sizes and layer order)") from None
         genome = genome.repaired(geometry)
         print(f"repaired genome:\n{genome.describe()}", file=sys.stderr)
+        try:
+            genome.validate(geometry, len(data.categories), max_parameters=args.max_parameters)
+        except GenomeError as exc:
+            raise UsageError(f"repaired genome: {exc}") from None
     n_classes = len(data.categories)
     print(
         f"training on {len(data)} images ({geometry.width}x{geometry.height}x{geometry.channels}, "
@@ -117,26 +131,52 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        events = train(genome, data, options)
+        events = train(genome, data, options, max_parameters=args.max_parameters)
     except (TrainingError, GenomeError) as exc:
         raise UsageError(str(exc)) from None
+    emit = _print_event if args.json_events else None
     try:
-        result = _follow(events, quiet=args.quiet)
+        result = _follow(events, quiet=args.quiet, emit=emit)
     except TrainingError as exc:
-        print(f"dicebox: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc), emit)
     dataset_id = "" if args.npz else (args.dataset or config.dataset_id)
     try:
         bundle = save_bundle(result, out, dataset_id=dataset_id)
     except BundleError as exc:
-        print(f"dicebox: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc), emit)
+    if emit is not None:
+        emit(
+            "TrainFinished",
+            {
+                "bundle": str(bundle.path),
+                "model_id": bundle.model_id,
+                "accuracy": result.metrics.accuracy,
+                "evaluated_on": result.metrics.evaluated_on,
+                "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run,
+                "seconds": round(result.seconds, 3),
+            },
+        )
     _report(result, bundle)
     return 0
 
 
-def _follow(events, quiet: bool):
-    """Show a progress bar per epoch; return the TrainResult."""
+def _print_event(name: str, fields: dict) -> None:
+    """One event as a JSON line on stdout (the GUI reads these from its training child)."""
+    line = json.dumps({"event": name, "time": round(time.time(), 3), **fields}, separators=(",", ":"))
+    print(line, flush=True)
+
+
+def _fail(message: str, emit) -> int:
+    if emit is not None:
+        emit("TrainFailed", {"message": message})
+    print(f"dicebox: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _follow(events, quiet: bool, emit=None):
+    """Show a progress bar per epoch (and hand every event but the result to ``emit``); return the
+    TrainResult."""
     from tqdm import tqdm
 
     from dicebox.training import BatchProgress, EpochEnd, TrainResult, TrainStarted
@@ -151,6 +191,8 @@ def _follow(events, quiet: bool):
 
     try:
         for event in events:
+            if emit is not None and not isinstance(event, TrainResult):
+                emit(type(event).__name__, dataclasses.asdict(event))
             if isinstance(event, TrainStarted):
                 batches, epochs = event.batches, event.epochs
                 bar = open_bar(1)

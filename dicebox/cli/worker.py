@@ -21,13 +21,16 @@ def register(subparsers) -> None:
     add_config_arguments(parser)
     add_broker_argument(parser)
     parser.add_argument("--threads", type=int, help="TensorFlow threads (default: all cores)")
-    parser.add_argument("--queue", help=argparse.SUPPRESS)  # tests: a private orders queue
+    parser.add_argument("--queue", metavar="NAME",
+                        help="the RabbitMQ queue of training orders (default dicebox.evolution.orders); evolutions that share a "
+                             "broker but not their workers each use their own")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dicebox.broker.connection import redacted
+    from dicebox.broker.queues import TrainingQueues
     from dicebox.evolution.fitness import limit_threads
-    from dicebox.evolution.rabbit_queues import ORDERS_QUEUE, redacted
     from dicebox.evolution.rabbit_worker import TrainingWorker, store_loader
     from dicebox.store import DatasetStore
 
@@ -40,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise UsageError(f"--threads {args.threads}: must be at least 1")
         limit_threads(args.threads)
-    store = DatasetStore(config.datasets_dir, default_channels=config.dataset.channels,
-                         max_image_pixels=config.server.max_image_pixels)
+    store = DatasetStore.from_config(config)
 
     def ready(queue: str) -> None:
         # Tests and deployment scripts wait for this line.
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     def taking(order) -> None:
         print(f"dicebox worker training {order.order_id}", flush=True)
 
-    worker = TrainingWorker(config.broker_url, store_loader(store), queue=args.queue or ORDERS_QUEUE,
+    worker = TrainingWorker(config.broker_url, store_loader(store), queue=args.queue or TrainingQueues.task_queue,
                             on_ready=ready, on_order=taking)
 
     stop_on_signals(worker.stop)

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from dicebox.evolution.dataset import DataSpec
-from dicebox.evolution.orders import Evaluation
+from dicebox.evolution.training_orders import Evaluation
 from dicebox.genome import Genome
 
 

@@ -2,7 +2,7 @@
 :mod:`dicebox.evolution.rabbit_evaluator`) on worker machines through RabbitMQ.
 
 An evaluator takes :class:`TrainingOrder`s with :meth:`submit` (at most ``capacity`` at a time
-are worth submitting) and hands back one :class:`OrderResult` per :meth:`next_result` call, in
+are worth submitting) and hands back one :class:`TrainingOrderResult` per :meth:`next_result` call, in
 completion order. The search calls :meth:`acknowledge` once it has recorded a result durably.
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import os
-import queue
 import signal
 import threading
+from multiprocessing.connection import wait
 from typing import Protocol
 
 from dicebox.evolution.fitness import Fitness, evaluate_order, limit_threads
-from dicebox.evolution.orders import Evaluation, OrderResult, TrainingOrder
-from dicebox.labelled import LabelledImages
+from dicebox.evolution.training_orders import Evaluation, TrainingOrder, TrainingOrderResult
+from dicebox.images import LabelledImages
 
 
 class EvaluationCancelled(Exception):
@@ -35,9 +35,9 @@ class Evaluator(Protocol):
 
     def submit(self, order: TrainingOrder) -> None: ...
 
-    def next_result(self, cancel: threading.Event) -> OrderResult: ...
+    def next_result(self, cancel: threading.Event) -> TrainingOrderResult: ...
 
-    def acknowledge(self, result: OrderResult) -> None: ...
+    def acknowledge(self, result: TrainingOrderResult) -> None: ...
 
     def close(self, finished: bool = False) -> None: ...
 
@@ -56,7 +56,7 @@ class InlineEvaluator:
     def submit(self, order: TrainingOrder) -> None:
         self._orders.append(order)
 
-    def next_result(self, cancel: threading.Event) -> OrderResult:
+    def next_result(self, cancel: threading.Event) -> TrainingOrderResult:
         from dicebox.training import TrainingCancelled
 
         if cancel.is_set():
@@ -67,7 +67,7 @@ class InlineEvaluator:
         except TrainingCancelled:
             raise EvaluationCancelled from None
 
-    def acknowledge(self, result: OrderResult) -> None:
+    def acknowledge(self, result: TrainingOrderResult) -> None:
         pass
 
     def close(self, finished: bool = False) -> None:
@@ -80,7 +80,12 @@ def default_threads(workers: int) -> int:
 
 
 def _child_main(inbox, outbox, data: LabelledImages, fitness: Fitness | None, threads: int) -> None:
-    """A worker process: train orders from ``inbox`` until it reads None."""
+    """A worker process: train orders from ``inbox`` until it reads None.
+
+    ``outbox`` is this process's own pipe, written synchronously: a queue shared by all workers
+    is written by a feeder thread under a shared lock, and a process killed (out of memory) right
+    after handing in a result could die holding that lock and block every other worker for good.
+    """
     # Ctrl-C reaches the whole process group; the parent decides when children stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
@@ -89,14 +94,15 @@ def _child_main(inbox, outbox, data: LabelledImages, fitness: Fitness | None, th
         try:
             result = evaluate_order(order, data, fitness, None, worker=name)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which stops the run
-            result = OrderResult(order.order_id, "error", message=f"{type(exc).__name__}: {exc}", worker=name)
-        outbox.put(result)
+            result = TrainingOrderResult(order.order_id, "error", message=f"{type(exc).__name__}: {exc}", worker=name)
+        outbox.send(result)
 
 
 class _Child:
-    def __init__(self, process) -> None:
+    def __init__(self, process, inbox, results) -> None:
         self.process = process
-        self.inbox = None
+        self.inbox = inbox
+        self.results = results  # the parent's end of this process's result pipe
         self.order: TrainingOrder | None = None
 
 
@@ -123,22 +129,23 @@ class ProcessEvaluator:
         self.fitness = fitness
         self.threads = threads or default_threads(workers)
         self._ctx = multiprocessing.get_context("spawn")
-        self._outbox = None
+        self._started = False
         self._children: list[_Child] = []
         self._waiting: collections.deque[TrainingOrder] = collections.deque()
         self._early_deaths = 0
 
     def _start(self, slot: int | None = None) -> _Child:
         inbox = self._ctx.Queue()
+        results, outbox = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=_child_main,
-            args=(inbox, self._outbox, self.data, self.fitness, self.threads),
+            args=(inbox, outbox, self.data, self.fitness, self.threads),
             name="dicebox-evolution-worker",
             daemon=True,
         )
         process.start()
-        child = _Child(process)
-        child.inbox = inbox
+        outbox.close()  # the child holds the writing end: its death then reads as end of file here
+        child = _Child(process, inbox, results)
         if slot is None:
             self._children.append(child)
         else:
@@ -146,8 +153,8 @@ class ProcessEvaluator:
         return child
 
     def _ensure_started(self) -> None:
-        if self._outbox is None:
-            self._outbox = self._ctx.Queue()
+        if not self._started:
+            self._started = True
             for _ in range(self.capacity):
                 self._start()
 
@@ -162,44 +169,55 @@ class ProcessEvaluator:
                 child.order = self._waiting.popleft()
                 child.inbox.put(child.order)
 
-    def next_result(self, cancel: threading.Event) -> OrderResult:
+    def next_result(self, cancel: threading.Event) -> TrainingOrderResult:
         self._ensure_started()
         while True:
             self._dispatch()
-            try:
-                result = self._outbox.get(timeout=0.2)
-            except queue.Empty:
-                if cancel.is_set():
-                    raise EvaluationCancelled from None
-                lost = self._reap()
-                if lost is not None:
-                    return lost
-                continue
             for child in self._children:
-                if child.order is not None and child.order.order_id == result.order_id:
+                if child.order is not None and child.results.poll():
+                    try:
+                        result = child.results.recv()
+                    except (EOFError, OSError):
+                        break  # it died: _reap below fails its order and replaces it
                     child.order = None
                     self._early_deaths = 0
-            return result
+                    return result
+            if cancel.is_set():
+                raise EvaluationCancelled
+            lost = self._reap()
+            if lost is not None:
+                return lost
+            wait([c.results for c in self._children if c.order is not None] or [], timeout=0.2)
 
-    def _reap(self) -> OrderResult | None:
+    def _reap(self) -> TrainingOrderResult | None:
         """Replace dead processes; the order a dead one held comes back as a failed individual."""
         for slot, child in enumerate(self._children):
             if child.process.is_alive():
                 continue
+            order, late = child.order, None
+            if order is not None and child.results.poll():
+                try:
+                    late = child.results.recv()  # handed in just before it died: still counts
+                except (EOFError, OSError):
+                    late = None
             code = child.process.exitcode
-            order = child.order
             child.process.join()
+            child.results.close()
             if order is None:
                 self._early_deaths += 1
                 if self._early_deaths >= 3:
                     raise EvaluatorError(f"worker processes keep exiting at start (exit code {code})")
             self._start(slot)
+            if late is not None:
+                return late
             if order is not None:
                 error = f"worker process died while training (exit code {code}; out of memory?)"
-                return OrderResult(order.order_id, "done", Evaluation.failed(error), worker=f"process {child.process.pid}")
+                return TrainingOrderResult(
+                    order.order_id, "done", Evaluation.failed(error), worker=f"process {child.process.pid}"
+                )
         return None
 
-    def acknowledge(self, result: OrderResult) -> None:
+    def acknowledge(self, result: TrainingOrderResult) -> None:
         pass
 
     def close(self, finished: bool = False) -> None:
@@ -213,6 +231,7 @@ class ProcessEvaluator:
             if child.process.is_alive():
                 child.process.terminate()
                 child.process.join(timeout=5)
+            child.results.close()
         self._children.clear()
         self._waiting.clear()
-        self._outbox = None
+        self._started = False

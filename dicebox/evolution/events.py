@@ -33,6 +33,8 @@ class RunStarted:
     resumed: bool
     generation: int  # where this (possibly resumed) run starts
     workers: str
+    time_budget: float | None = None  # seconds for the whole run, the final retraining included
+    test_samples: int = 0  # images held out as the test split (never seen by the search)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,12 @@ class IndividualTrained:
     total: int
     eta_seconds: float | None
     worker: str = ""
+    origin: str = ""  # "default", "seeded", "variation", "mutant", "child", "elite" or "random"
+    stop_reason: str = ""  # "rung" (hopeless: stopped early), "early stopping", "time limit" or ""
+    epochs_run: int | None = None
+    budget_used: float | None = None  # seconds of the time budget spent so far
+    budget_seconds: float | None = None
+    trial: str = ""  # the trial's status: "completed", "stopped early" (rung, time limit) or "failed"
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,28 @@ class ChampionChanged:
     fingerprint: str
     generation: int
     index: int
+    origin: str = ""  # how it was made: "default"/"seeded" (given), or found: "variation", "mutant", "child"...
+    parents: tuple[str, ...] = ()  # fingerprints
+    born: int = 0  # generation
+
+
+@dataclass(frozen=True)
+class ChampionRetrained:
+    """The champion trained again at full fidelity on all the search data; ``accuracy`` is on the
+    test split the search never saw (``evaluated_on`` "validation" when the run holds none out)."""
+
+    accuracy: float | None
+    evaluated_on: str
+    test_samples: int
+    validation_accuracy: float | None
+    search_accuracy: float
+    epochs_run: int | None
+    stop_reason: str
+    seconds: float
+    bundle: str | None
+    genome: dict[str, Any]
+    origin: str
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,9 +127,13 @@ class RunFinished:
     cached: int
     failed: int
     seconds: float
+    champion_test_accuracy: float | None = None  # of the retrained champion, on the test split
 
 
-Event = RunStarted | GenerationStarted | IndividualTrained | GenerationSummary | ChampionChanged | RunFinished
+Event = (
+    RunStarted | GenerationStarted | IndividualTrained | GenerationSummary | ChampionChanged | ChampionRetrained
+    | RunFinished
+)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -123,11 +157,28 @@ def genome_summary(genome: Any) -> str:
         elif layer.type == "conv2d":
             kh, kw = layer.kernel_size
             sh, _sw = layer.strides
-            parts.append(f"conv2d({layer.filters},{kh}x{kw},s{sh},{layer.padding},{layer.activation})")
+            bn = ",bn" if getattr(layer, "batch_norm", False) else ""
+            parts.append(f"conv2d({layer.filters},{kh}x{kw},s{sh},{layer.padding},{layer.activation}{bn})")
         else:
             ph, pw = layer.pool_size
             parts.append(f"maxpool2d({ph}x{pw})")
-    return f"{genome.optimizer}: " + " > ".join(parts)
+    return f"{genome.optimizer}: " + " > ".join(parts) + _genes_summary(genome)
+
+
+def _genes_summary(genome: Any) -> str:
+    """The training genes that are set, e.g. " | global_average, lr 0.003, batch 32, aug translation 0.1"."""
+    genes = genome.genes() if hasattr(genome, "genes") else {}
+    words = []
+    if "head" in genes:
+        words.append(genes["head"])
+    if "learning_rate" in genes:
+        words.append(f"lr {genes['learning_rate']:g}")
+    if "batch_size" in genes:
+        words.append(f"batch {genes['batch_size']}")
+    if "augmentation" in genes:
+        kinds = " ".join(k if v is True else f"{k} {v:g}" for k, v in genes["augmentation"].items())
+        words.append(f"aug {kinds}")
+    return " | " + ", ".join(words) if words else ""
 
 
 class EtaEstimator:

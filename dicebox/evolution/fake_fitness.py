@@ -1,9 +1,11 @@
 """TEST HOOK: a fast fake fitness, a pure function of the genome (no TensorFlow, no training).
 
-Selected only by the environment variable ``DICEBOX_FAKE_FITNESS=1`` (read by ``dicebox evolve``
-and ``dicebox worker``); ``DICEBOX_FAKE_FITNESS_SECONDS`` makes each evaluation take that long, so
-tests can kill a process in the middle of one. Never set these outside tests: the accuracies are
-made up. About one genome in nine "fails" (a stand-in for a NaN loss), to exercise failure paths.
+Registered as the fitness "fake" (:mod:`dicebox.evolution.fitness_registry`), available, and the
+default of new runs, only while ``DICEBOX_FAKE_FITNESS=1`` is set in the process that looks it up
+(``dicebox evolve``, ``dicebox worker``, their worker processes). ``DICEBOX_FAKE_FITNESS_SECONDS``
+makes each evaluation take that long, so tests can kill a process in the middle of one. Never set
+these outside tests: the accuracies are made up. About one genome in nine "fails" (a stand-in for
+a NaN loss), to exercise failure paths.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import os
 import threading
 from collections.abc import Mapping
 
-from dicebox.evolution.orders import Evaluation, TrainSpec
+from dicebox.evolution.training_orders import Evaluation, TrainSpec
 from dicebox.genome import DenseLayer, DropoutLayer, Genome
-from dicebox.labelled import LabelledImages
+from dicebox.images import LabelledImages
 
 ENV = "DICEBOX_FAKE_FITNESS"
 SECONDS_ENV = "DICEBOX_FAKE_FITNESS_SECONDS"
+NAME = "fake"
 
 
 def enabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -57,3 +60,18 @@ def fake_fitness(
     if accuracy is None:
         return Evaluation.failed("fake NaN loss (test hook)", seconds), None
     return Evaluation("ok", accuracy, seconds=seconds), None
+
+
+def register() -> None:
+    """Register the fake fitness as "fake", available (and the default) only while the hook is on."""
+    from dicebox.evolution.fitness_registry import register_fitness
+
+    register_fitness(
+        NAME,
+        fake_fitness,
+        available=enabled,
+        unavailable=f"the order asks for the fake test fitness but {ENV}=1 is not set here",
+        default=True,
+        notice=f"{ENV}=1: scoring with the FAKE test fitness, nothing is trained",
+        replace=False,
+    )

@@ -19,18 +19,11 @@ import threading
 import pika
 from pika.exceptions import AMQPError
 
+from dicebox.backoff import Backoff
+from dicebox.broker.connection import PERSISTENT, redacted, training_parameters
+from dicebox.broker.queues import TrainingQueues
 from dicebox.evolution.evaluators import EvaluationCancelled
-from dicebox.evolution.orders import InvalidMessage, OrderResult, TrainingOrder
-from dicebox.evolution.rabbit_queues import (
-    ORDERS_QUEUE,
-    PERSISTENT,
-    Backoff,
-    declare_orders,
-    declare_results,
-    parameters,
-    redacted,
-    result_queue,
-)
+from dicebox.evolution.training_orders import InvalidMessage, TrainingOrder, TrainingOrderResult
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +38,7 @@ class RabbitEvaluator:
         url: str,
         run_id: str,
         *,
-        queue: str = ORDERS_QUEUE,
+        queue: str = TrainingQueues.task_queue,
         heartbeat: int = 60,
         max_refusals: int = 3,
         prefetch: int = 32,
@@ -53,18 +46,20 @@ class RabbitEvaluator:
     ) -> None:
         self.url = url
         self.queue = queue
-        self.results_queue = result_queue(run_id)
+        self._queues = TrainingQueues(task_queue=queue)
+        self._run_id = run_id
+        self.results_queue = self._queues.result_queue(run_id)
         self.max_refusals = max_refusals
         self.prefetch = prefetch
         self.description = f"workers via {redacted(url)} (queue {queue})"
-        self._params = parameters(url, name=f"dicebox evolve {run_id}", heartbeat=heartbeat)
+        self._params = training_parameters(url, name=f"dicebox evolve {run_id}", heartbeat=heartbeat)
         self._connection: pika.BlockingConnection | None = None
         self._channel = None
         self._consumer = ""
         self._epoch = 0  # delivery tags belong to one connection
         self._orders: dict[str, TrainingOrder] = {}
         self._refusals: collections.Counter[str] = collections.Counter()
-        self._ready: collections.deque[tuple[int, int, OrderResult]] = collections.deque()
+        self._ready: collections.deque[tuple[int, int, TrainingOrderResult]] = collections.deque()
         self._tags: dict[int, tuple[int, int]] = {}
         self._backoff = Backoff()
         # Lets a cancel interrupt reconnection attempts inside submit() too.
@@ -78,8 +73,8 @@ class RabbitEvaluator:
         connection = pika.BlockingConnection(self._params)
         channel = connection.channel()
         channel.confirm_delivery()
-        declare_orders(channel, self.queue)
-        declare_results(channel, self.results_queue)
+        self._queues.declare_tasks(channel)
+        self._queues.declare_results(channel, self._run_id)
         channel.basic_qos(prefetch_count=self.prefetch)
         self._consumer = channel.basic_consume(self.results_queue, self._on_result)
         self._connection, self._channel = connection, channel
@@ -122,7 +117,7 @@ class RabbitEvaluator:
 
     def _on_result(self, _channel, method, _properties, body: bytes) -> None:
         try:
-            result = OrderResult.from_json(body)
+            result = TrainingOrderResult.from_json(body)
         except InvalidMessage as exc:
             log.error("dropping a message on %s that is not a result: %s", self.results_queue, exc)
             self._channel.basic_ack(method.delivery_tag)
@@ -136,7 +131,7 @@ class RabbitEvaluator:
         self._orders[order.order_id] = order
         self._with_broker(lambda: self._publish(order))
 
-    def next_result(self, cancel: threading.Event) -> OrderResult:
+    def next_result(self, cancel: threading.Event) -> TrainingOrderResult:
         self._cancel = cancel
         while True:
             while self._ready:
@@ -153,20 +148,20 @@ class RabbitEvaluator:
                 raise EvaluationCancelled
             self._with_broker(lambda: self._connection.process_data_events(time_limit=0.2))
 
-    def _refused(self, result: OrderResult) -> OrderResult | None:
+    def _refused(self, result: TrainingOrderResult) -> TrainingOrderResult | None:
         order = self._orders.get(result.order_id)
         if order is None:
             return None
         self._refusals[result.order_id] += 1
         if self._refusals[result.order_id] >= self.max_refusals:
             message = f"refused {self._refusals[result.order_id]} times, last by {result.worker}: {result.message}"
-            return OrderResult(result.order_id, "error", message=message, worker=result.worker)
+            return TrainingOrderResult(result.order_id, "error", message=message, worker=result.worker)
         log.warning("worker %s refused order %s (%s); publishing it again", result.worker, result.order_id,
                     result.message)
         self._with_broker(lambda: self._publish(order))
         return None
 
-    def acknowledge(self, result: OrderResult) -> None:
+    def acknowledge(self, result: TrainingOrderResult) -> None:
         self._orders.pop(result.order_id, None)
         epoch, tag = self._tags.pop(id(result), (0, 0))
         self._ack(epoch, tag)

@@ -1,4 +1,4 @@
-"""A run's folder: ``state.json``, one ``<generation>/population.json`` per generation, ``champion/``.
+"""The run store: a run's folder with ``state.json``, a ``population.json`` per generation, ``champion/``.
 
 Layout under ``<population_dir>/<run id>/``: ``state.json`` (everything needed to resume, written
 atomically after every individual), ``<generation>/population.json`` (the original format),
@@ -11,11 +11,19 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dicebox.durable import write_text_atomic
-from dicebox.genome import Population, write_population
+from dicebox.genome import Genome, Population, write_population
+
+if TYPE_CHECKING:
+    from dicebox.evolution.dataset import DataSpec
+    from dicebox.evolution.training_orders import Evaluation
+
+#: ``exporter(model_bytes, bundle_path, genome, evaluation, data) -> bundle path``
+Exporter = Callable[[bytes, Path, Genome, "Evaluation", "DataSpec"], Path]
 
 STATE_FILE = "state.json"
 CHAMPION_DIR = "champion"
@@ -31,6 +39,9 @@ def new_run_id() -> str:
 
 
 class RunFolder:
+    """Where a search persists: the runner saves its state here after every trial and each
+    finished generation's files; a new champion's model becomes the ``champion/`` bundle."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path).absolute()
 
@@ -83,3 +94,14 @@ class RunFolder:
         write_population(path, population)
         write_text_atomic(path.with_name("results.json"), json.dumps(results, indent=2) + "\n")
         return path
+
+    def export_champion(self, model: bytes, genome: Genome, evaluation: Evaluation, data: DataSpec,
+                        exporter: Exporter | None = None) -> str:
+        """Write the trained ``.keras`` file ``model`` as the ``champion/`` bundle; its path."""
+        if exporter is None:
+            from dicebox.evolution.champion import export_champion as exporter
+        return str(exporter(model, self.champion_dir, genome, evaluation, data))
+
+
+#: The run store's name in the Strategy / runner / run store split.
+RunStore = RunFolder

@@ -1,13 +1,15 @@
-"""The search loop: a resumable object that evaluates a population, generation after generation.
+"""The runner: hands a strategy's trials to an evaluator, tells it the outcomes, persists the run.
 
-:class:`Evolution` runs the genetic algorithm (``strategy="evolve"``) or the random-search
-baseline (``strategy="random"``: the same number of individuals, each a fresh random genome, in
-batches of ``population``). Each :meth:`Evolution.step` records one individual; :meth:`run` is
-the generator the CLI and the GUI drive. All randomness comes from one ``random.Random`` that is
-used only between generations, and the whole state (population, generation, results so far, RNG
-state, fitness cache, champion) is saved to ``state.json`` after every individual, so a run
-restored with :meth:`Evolution.resume` or :meth:`Evolution.from_state` ends exactly as an
-uninterrupted one would (given a deterministic fitness).
+:class:`Evolution` asks its :class:`~dicebox.evolution.strategies.Strategy` for trials (the
+genetic algorithm with ``strategy="evolve"``, the random-search baseline with ``"random"``, both
+wrapped in successive halving), has an evaluator train them (in this process, local worker
+processes or RabbitMQ workers), tells the strategy how each did, and keeps the run store
+(:class:`~dicebox.evolution.run_folder.RunFolder`) up to date. Each :meth:`Evolution.step`
+records one trial; :meth:`Evolution.run` is the generator the CLI and the GUI drive. The whole
+state (the strategy's generation, trials and RNG, the fitness cache, the champion) is saved to
+``state.json`` after every trial, so a run restored with :meth:`Evolution.resume` or
+:meth:`Evolution.from_state` ends exactly as an uninterrupted one would (given a deterministic
+fitness).
 
 The fitness cache is keyed by (genome fingerprint, data set version): the same network on the
 same data is never trained twice, be it a kept parent, a repeated child or a resumed run.
@@ -16,14 +18,11 @@ same data is never trained twice, be it a kept parent, a repeated child or a res
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dicebox.evolution.dataset import DataSpec
 from dicebox.evolution.evaluators import EvaluationCancelled, Evaluator
@@ -38,114 +37,33 @@ from dicebox.evolution.events import (
     RunStarted,
     genome_summary,
 )
-from dicebox.evolution.operators import make_valid, next_generation, random_genome
-from dicebox.evolution.orders import Evaluation, OrderResult, TrainingOrder, TrainSpec
-from dicebox.evolution.run_folder import RunFolder, new_run_id
+from dicebox.evolution.final import final_order, retrained, time_left
+from dicebox.evolution.run_clock import RunClock
+from dicebox.evolution.run_folder import Exporter, RunFolder, new_run_id
+from dicebox.evolution.settings import SELECTIONS, STRATEGIES, SearchSettings
+from dicebox.evolution.strategies import GenerationalSearch, make_strategy
 from dicebox.evolution.taxonomy import Taxonomy
+from dicebox.evolution.training_orders import Evaluation, TrainingOrder, TrainingOrderResult, TrainSpec
+from dicebox.evolution.trial import Trial, TrialStatus
 from dicebox.genome import Genome, Population, ScoredGenome
 
-if TYPE_CHECKING:
-    from dicebox.config import Config
+__all__ = ["SELECTIONS", "STRATEGIES", "Evolution", "Exporter", "SearchError", "SearchSettings"]
 
 STATE_FORMAT = "dicebox-evolution-state"
 STATE_VERSION = 1
-STRATEGIES = ("evolve", "random")
-SELECTIONS = ("truncation", "tournament")
-
-#: ``exporter(model_bytes, bundle_path, genome, evaluation, data) -> bundle path``
-Exporter = Callable[[bytes, Path, Genome, Evaluation, DataSpec], Path]
 
 
 class SearchError(RuntimeError):
     """A fatal error: the search stopped (its state is saved, so it can be resumed once fixed)."""
 
 
-@dataclass(frozen=True)
-class SearchSettings:
-    """The budget and the genetic algorithm's knobs (the original's ``[EVOLUTION]`` section)."""
-
-    strategy: str = "evolve"
-    generations: int = 4
-    population: int = 8
-    retain: float = 0.4
-    random_select: float = 0.1
-    mutate_chance: float = 0.2
-    elites: int = 1
-    selection: str = "truncation"
-    tournament_size: int = 3
-    # Random strategy only: individuals in all (default generations x population).
-    budget: int | None = None
-    train: TrainSpec = field(default_factory=TrainSpec)
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        if self.generations < 1 or self.population < 1:
-            raise ValueError("generations and population must be at least 1")
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
-        if self.budget is not None and self.budget < 1:
-            raise ValueError(f"budget must be at least 1, got {self.budget}")
-        for name in ("retain", "random_select", "mutate_chance"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be between 0 and 1")
-
-    @property
-    def total(self) -> int:
-        """Individuals evaluated in the whole run."""
-        if self.strategy == "random" and self.budget is not None:
-            return self.budget
-        return self.generations * self.population
-
-    @property
-    def rounds(self) -> int:
-        """Generations (for random search: batches of ``population``)."""
-        return math.ceil(self.total / self.population)
-
-    def size_of(self, generation: int) -> int:
-        return min(self.population, self.total - (generation - 1) * self.population)
-
-    @classmethod
-    def from_config(cls, config: Config, **overrides: Any) -> SearchSettings:
-        """``[EVOLUTION]`` and ``[TRAINING]`` settings; keyword overrides that are None are ignored."""
-        e, t = config.evolution, config.training
-        train = TrainSpec(epochs=e.epochs, batch_size=t.batch_size, validation_split=t.validation_split, seed=t.seed)
-        values: dict[str, Any] = {
-            "generations": e.generations,
-            "population": e.population,
-            "retain": e.retain,
-            "random_select": e.random_select,
-            "mutate_chance": e.mutate_chance,
-            "train": train,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "train": self.train.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
-        return cls(**{**data, "train": TrainSpec.from_dict(data["train"])})
-
-
-def _rng_to_json(state: tuple) -> list:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _rng_from_json(data: list) -> tuple:
-    version, internal, gauss = data
-    return (version, tuple(internal), gauss)
-
-
 class Evolution:
     """A resumable search; see the module docstring.
 
     ``initial`` seeds the first generation (e.g. from a saved ``population.json``): made valid,
-    cut or filled up with random genomes to ``population``. ``exporter`` writes the champion
-    bundle (default :func:`dicebox.evolution.champion.export_champion`); without a ``run``
-    folder nothing is written at all.
+    then the default network, then variations of them up to ``population``. ``exporter`` writes
+    the champion bundle (default :func:`dicebox.evolution.champion.export_champion`); without a
+    ``run`` folder nothing is written at all. ``strategy`` replaces the one ``settings`` names.
     """
 
     def __init__(
@@ -161,6 +79,7 @@ class Evolution:
         initial: Sequence[Genome] = (),
         exporter: Exporter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        strategy: GenerationalSearch | None = None,
     ) -> None:
         self.settings = settings
         self.data = data
@@ -170,31 +89,25 @@ class Evolution:
         self.run_folder = run
         self.run_id = run_id or (run.run_id if run is not None else new_run_id())
         self.exporter = exporter
-        self.clock = clock
         self.rng = random.Random(seed)
-        self.generation = 1
-        self.results: dict[int, dict[str, Any]] = {}
+        self._own_strategy = strategy is None
+        self.strategy = strategy or self._make_strategy(initial)
         self.cache: dict[str, dict[str, Any]] = {}
         self.champion: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
         self.trained = self.cached = self.failed = 0
-        self.elapsed = self.generation_elapsed = 0.0
+        self.watch = RunClock(clock)
         self.finished = False
+        self.search_done = False  # the search is over; the champion's retraining may still be due
         self.resumed = False
-        self.population: list[Genome] = self._first_generation(initial)
         self._listeners: list[Callable[[Event], None]] = []
-        self._in_flight: dict[str, tuple[int, str]] = {}
+        self._in_flight: dict[str, Trial] = {}  # by order id
+        self._queue: list[Trial] = []  # handed out by the strategy, waiting for a twin in training or the cache
         self._announced = 0
-        self._mark = clock()
 
-    # Construction -----------------------------------------------------------------------------
-    def _first_generation(self, initial: Sequence[Genome]) -> list[Genome]:
-        size = self.settings.size_of(1)
-        geometry, n_classes = self.data.geometry, self.data.n_classes
-        seeded = [make_valid(g, self.rng, self.taxonomy, geometry, n_classes) for g in list(initial)[:size]]
-        while len(seeded) < size:
-            seeded.append(random_genome(self.rng, self.taxonomy, geometry, n_classes))
-        return seeded
+    def _make_strategy(self, initial: Sequence[Genome] = ()) -> GenerationalSearch:
+        return make_strategy(self.settings, self.taxonomy, self.data.geometry, self.data.n_classes, self.rng,
+                             initial)
 
     @classmethod
     def from_state(
@@ -222,11 +135,43 @@ class Evolution:
         return search
 
     @classmethod
-    def resume(
-        cls, run: RunFolder, evaluator: Evaluator, *, exporter: Exporter | None = None
-    ) -> Evolution:
+    def resume(cls, run: RunFolder, evaluator: Evaluator, *, exporter: Exporter | None = None) -> Evolution:
         """Continue the run saved in ``run`` (its ``state.json``)."""
         return cls.from_state(run.read_state(), evaluator, run=run, exporter=exporter)
+
+    # The strategy's view ------------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        return self.strategy.generation
+
+    @property
+    def population(self) -> list[Genome]:
+        return [t.genome for t in self.strategy.trials]
+
+    @property
+    def lineage(self) -> list[dict[str, Any]]:
+        return [t.lineage() for t in self.strategy.trials]
+
+    @property
+    def results(self) -> dict[int, dict[str, Any]]:
+        """The current generation's recorded individuals by 0-based index."""
+        return {t.index: t.to_result() for t in self.strategy.trials if t.done}
+
+    @property
+    def scored(self) -> list[ScoredGenome]:
+        """The current generation with the accuracies recorded so far."""
+        return self.strategy.scored()
+
+    @property
+    def curves(self) -> list[list[float]]:
+        """Validation accuracy per epoch of every network trained (what the rungs are set from)."""
+        return list(getattr(self.strategy, "curves", []))
+
+    @property
+    def done(self) -> int:
+        """Individuals evaluated in the whole run so far."""
+        before = sum(self.settings.size_of(g) for g in range(1, self.generation))
+        return before + sum(t.done for t in self.strategy.trials)
 
     # State ------------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
@@ -239,17 +184,15 @@ class Evolution:
             "seed": self.seed,
             "data": self.data.to_dict(),
             "taxonomy": self.taxonomy.to_dict(),
-            "generation": self.generation,
-            "population": [g.to_dict() for g in self.population],
-            "results": {str(i): r for i, r in sorted(self.results.items())},
-            "rng": _rng_to_json(self.rng.getstate()),
+            **self.strategy.get_state(),  # generation, population, lineage, results, rng, curves
             "cache": dict(self.cache),
             "champion": self.champion,
             "history": list(self.history),
             "counts": {"trained": self.trained, "cached": self.cached, "failed": self.failed},
-            "elapsed": round(self.elapsed, 3),
-            "generation_elapsed": round(self.generation_elapsed, 3),
+            "elapsed": round(self.watch.elapsed, 3),
+            "generation_elapsed": round(self.watch.generation_elapsed, 3),
             "finished": self.finished,
+            "search_done": self.search_done,
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -261,10 +204,9 @@ class Evolution:
         self.seed = int(state["seed"])
         self.data = DataSpec.from_dict(state["data"])
         self.taxonomy = Taxonomy.from_dict(state["taxonomy"])
-        self.generation = int(state["generation"])
-        self.population = [Genome.from_dict(g) for g in state["population"]]
-        self.results = {int(i): dict(r) for i, r in state["results"].items()}
-        self.rng.setstate(_rng_from_json(state["rng"]))
+        if self._own_strategy:
+            self.strategy = self._make_strategy()
+        self.strategy.set_state(state)
         self.cache = dict(state["cache"])
         self.champion = state.get("champion")
         self.history = list(state.get("history", []))
@@ -272,24 +214,22 @@ class Evolution:
         self.trained = int(counts.get("trained", 0))
         self.cached = int(counts.get("cached", 0))
         self.failed = int(counts.get("failed", 0))
-        self.elapsed = float(state.get("elapsed", 0.0))
-        self.generation_elapsed = float(state.get("generation_elapsed", 0.0))
+        self.watch.restart(float(state.get("elapsed", 0.0)), float(state.get("generation_elapsed", 0.0)))
         self.finished = bool(state.get("finished", False))
+        self.search_done = bool(state.get("search_done", self.finished))
         self.resumed = True
-        self._in_flight.clear()
+        self._abandon()
         self._announced = 0
-        self._mark = self.clock()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds the run has taken so far, over all its sessions (as of the last save)."""
+        return self.watch.elapsed
 
     def _save(self) -> None:
-        self._tick()
+        self.watch.tick()
         if self.run_folder is not None:
             self.run_folder.write_state(self.get_state())
-
-    def _tick(self) -> None:
-        now = self.clock()
-        self.elapsed += now - self._mark
-        self.generation_elapsed += now - self._mark
-        self._mark = now
 
     # Progress ---------------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[Event], None]) -> None:
@@ -302,14 +242,14 @@ class Evolution:
                 listener(event)
         return events
 
-    @property
-    def done(self) -> int:
-        """Individuals evaluated in the whole run so far."""
-        before = sum(self.settings.size_of(g) for g in range(1, self.generation))
-        return before + len(self.results)
-
     def _eta(self) -> float | None:
-        return EtaEstimator(self.settings.total).update(self.done, self.elapsed)
+        if self.settings.time_budget is not None:
+            return round(max(0.0, self.settings.time_budget - self.watch.spent()), 1)
+        return EtaEstimator(self.settings.total).update(self.done, self.watch.elapsed)
+
+    def _out_of_time(self) -> bool:
+        deadline = self.settings.search_deadline
+        return deadline is not None and self.watch.spent() >= deadline
 
     def started_event(self) -> RunStarted:
         """The first event of a (possibly resumed) run: where its files are."""
@@ -330,6 +270,7 @@ class Evolution:
             resumed=self.resumed,
             generation=self.generation,
             workers=getattr(self.evaluator, "description", ""),
+            time_budget=self.settings.time_budget,
         )
 
     def finished_event(self, status: str, message: str = "") -> RunFinished:
@@ -345,98 +286,135 @@ class Evolution:
             trained=self.trained,
             cached=self.cached,
             failed=self.failed,
-            seconds=round(self.elapsed, 3),
+            seconds=round(self.watch.elapsed, 3),
+            champion_test_accuracy=champion.get("test_accuracy"),
         )
 
     # The loop ---------------------------------------------------------------------------------
     def _key(self, genome: Genome) -> str:
         return f"{genome.fingerprint()}@{self.data.version}"
 
-    def _order_id(self, index: int, genome: Genome) -> str:
-        return f"{self.run_id}/{self.generation}/{index + 1}/{genome.fingerprint()}"
-
     def step(self, cancel: threading.Event | None = None) -> list[Event]:
-        """Record one individual (from the cache, or the next result the evaluator delivers), and
-        close the generation when it was the last. Raises EvaluationCancelled when ``cancel`` is
-        set while waiting, SearchError on a fatal error; returns [] once finished."""
+        """Record one trial (from the cache, or the next result the evaluator delivers), and close
+        the generation when it was the last. Raises EvaluationCancelled when ``cancel`` is set
+        while waiting, SearchError on a fatal error; returns [] once finished."""
         cancel = cancel or threading.Event()
         if self.finished:
             return []
+        if self.search_done:
+            return self._emit(self._retrain_champion(cancel))
         events: list[Event] = []
         if self._announced != self.generation:
             self._announced = self.generation
-            events.append(GenerationStarted(self.generation, self.settings.rounds, len(self.population)))
-        busy = {key for _, key in self._in_flight.values()}
-        taken = {i for i, _ in self._in_flight.values()}
-        waiting = [i for i in range(len(self.population)) if i not in self.results and i not in taken]
-        # Individuals are taken in order; one whose network is cached is recorded when its turn comes.
-        hit = waiting[0] if waiting and self._key(self.population[waiting[0]]) in self.cache else None
-        if not waiting and not taken:
+            events.append(GenerationStarted(self.generation, self.settings.rounds, len(self.strategy.trials)))
+        if not self._queue and len(self._in_flight) < self.evaluator.capacity:
+            self._queue += self.strategy.ask(1)
+        # Trials are recorded in order where they can be; one whose network is cached, in its turn.
+        head = self._queue[0] if self._queue else None
+        out_of_time = self._out_of_time()
+        if head is None and not self._in_flight:
             pass  # every result is in (a run stopped just before closing its generation)
-        elif hit is not None:
-            cached = Evaluation.from_dict(self.cache[self._key(self.population[hit])])
-            events += self._record(hit, cached, cached=True)
+        elif head is not None and self._key(head.genome) in self.cache:
+            self._queue.pop(0)
+            events += self._record(head, Evaluation.from_dict(self.cache[self._key(head.genome)]), cached=True)
+        elif out_of_time and not self._in_flight:
+            self._abandon()
+            self.strategy.drop_untold()  # the budget is spent: the generation ends with what was trained
         else:
-            for i in waiting:
-                if len(self._in_flight) >= self.evaluator.capacity:
-                    break
-                genome, key = self.population[i], self._key(self.population[i])
-                if key in busy or key in self.cache:
-                    continue  # training already, or cached: recorded from the cache in its turn
-                order = TrainingOrder(self._order_id(i, genome), genome, self.data.dataset_id, self.data.version,
-                                      self.settings.train)
-                self.evaluator.submit(order)
-                self._in_flight[order.order_id] = (i, key)
-                busy.add(key)
+            self._dispatch(out_of_time)
             events += self._receive(cancel)
-        if len(self.results) == len(self.population):
-            events += self._close_generation()
+        if self.strategy.complete:
+            events += self._close_generation() if self.strategy.trials else self._end_search()
         return self._emit(events)
 
-    def _receive(self, cancel: threading.Event) -> list[Event]:
+    def _dispatch(self, out_of_time: bool) -> None:
+        """Submit waiting trials (in order) while the evaluator has room; a trial whose network is
+        in training or cached waits, and is recorded from the cache in its turn."""
+        busy = {self._key(t.genome) for t in self._in_flight.values()}
+
+        def room() -> bool:
+            return len(self._in_flight) < self.evaluator.capacity and not out_of_time
+
+        def submit(trial: Trial) -> bool:
+            key = self._key(trial.genome)
+            if key in busy or key in self.cache:
+                return False
+            order = TrainingOrder(self._order_id(trial), trial.genome, self.data.dataset_id, self.data.version,
+                                  self._order_spec(trial))
+            self.evaluator.submit(order)
+            self._in_flight[order.order_id] = trial
+            busy.add(key)
+            return True
+
+        for trial in list(self._queue):
+            if not room():
+                break
+            if submit(trial):
+                self._queue.remove(trial)
+        while room() and (asked := self.strategy.ask(1)):
+            if not submit(asked[0]):
+                self._queue.append(asked[0])
+
+    def _order_id(self, trial: Trial) -> str:
+        return f"{self.run_id}/{trial.generation}/{trial.index + 1}/{trial.fingerprint}"
+
+    def _order_spec(self, trial: Trial) -> TrainSpec:
+        """The run's training spec with what this trial needs now: rungs, time left, model wanted."""
+        deadline = self.settings.search_deadline
+        limit = None if deadline is None else max(1e-3, deadline - self.watch.spent())
+        above = -1.0 if self.champion is None else float(self.champion["accuracy"])
+        return dataclasses.replace(self.settings.train, rungs=trial.rungs, time_limit=limit, ship_above=above)
+
+    def _abandon(self) -> None:
+        """Trials handed out but not recorded go back to the strategy (a restart trains them)."""
+        for trial in [*self._in_flight.values(), *self._queue]:
+            if not trial.done:
+                trial.status = TrialStatus.PENDING
+        self._in_flight.clear()
+        self._queue.clear()
+
+    def _next(self, cancel: threading.Event) -> tuple[Trial | None, TrainingOrderResult]:
         while True:
             result = self.evaluator.next_result(cancel)
-            entry = self._in_flight.pop(result.order_id, None)
-            if entry is None:
+            if result.order_id not in self._in_flight:
                 # Redelivered or from before a restart, and recorded already: results count once.
                 self.evaluator.acknowledge(result)
                 continue
+            trial = self._in_flight.pop(result.order_id)
             if result.kind != "done" or result.evaluation is None:
                 raise SearchError(f"training order {result.order_id} could not run ({result.kind}): {result.message}")
-            events = self._record(entry[0], result.evaluation, cached=False, result=result)
-            self.evaluator.acknowledge(result)
-            return events
+            return trial, result
+
+    def _receive(self, cancel: threading.Event) -> list[Event]:
+        trial, result = self._next(cancel)
+        assert trial is not None and result.evaluation is not None
+        events = self._record(trial, result.evaluation, cached=False, result=result)
+        self.evaluator.acknowledge(result)
+        return events
 
     def _record(
-        self, index: int, evaluation: Evaluation, *, cached: bool, result: OrderResult | None = None
+        self, trial: Trial, evaluation: Evaluation, *, cached: bool, result: TrainingOrderResult | None = None
     ) -> list[Event]:
-        genome = self.population[index]
         if cached:
             evaluation = dataclasses.replace(evaluation, seconds=0.0)  # nothing was spent on it now
             self.cached += 1
         else:
-            self.cache[self._key(genome)] = evaluation.summary()
+            self.cache[self._key(trial.genome)] = evaluation.summary()
             self.trained += 1
         if not evaluation.ok:
             self.failed += 1
-        worker = result.worker if result is not None else ""
-        self.results[index] = {
-            "index": index + 1,
-            "fingerprint": genome.fingerprint(),
-            **evaluation.summary(),
-            "cached": cached,
-            "worker": worker,
-        }
+        trial.complete(evaluation, cached=cached, worker=result.worker if result is not None else "")
+        self.strategy.tell(trial)
         events: list[Event] = []
         if evaluation.ok and not cached and self._beats_champion(evaluation.accuracy):
-            events.append(self._crown(index, genome, evaluation, None if result is None else result.model))
+            events.append(self._crown(trial, evaluation, None if result is None else result.model))
         self._save()
         trained = IndividualTrained(
-            generation=self.generation,
-            index=index + 1,
-            size=len(self.population),
-            genome=genome_summary(genome),
-            fingerprint=genome.fingerprint(),
+            generation=trial.generation,
+            index=trial.index + 1,
+            size=len(self.strategy.trials),
+            genome=genome_summary(trial.genome),
+            fingerprint=trial.fingerprint,
             accuracy=evaluation.accuracy,
             status=evaluation.status,
             error=evaluation.error,
@@ -445,84 +423,100 @@ class Evolution:
             done=self.done,
             total=self.settings.total,
             eta_seconds=self._eta(),
-            worker=worker,
+            worker=trial.worker,
+            origin=trial.origin,
+            stop_reason=trial.stop_reason,
+            epochs_run=trial.epochs_run,
+            budget_used=None if self.settings.time_budget is None else round(self.watch.spent(), 3),
+            budget_seconds=self.settings.time_budget,
+            trial=trial.status.value,
         )
         return [trained, *events]
 
     def _beats_champion(self, accuracy: float | None) -> bool:
         return accuracy is not None and (self.champion is None or accuracy > self.champion["accuracy"])
 
-    def _crown(self, index: int, genome: Genome, evaluation: Evaluation, model: bytes | None) -> ChampionChanged:
+    def _crown(self, trial: Trial, evaluation: Evaluation, model: bytes | None) -> ChampionChanged:
         bundle = None
         if model is not None and self.run_folder is not None:
-            exporter = self.exporter
-            if exporter is None:
-                from dicebox.evolution.champion import export_champion as exporter
-            bundle = str(exporter(model, self.run_folder.champion_dir, genome, evaluation, self.data))
+            bundle = self.run_folder.export_champion(model, trial.genome, evaluation, self.data, self.exporter)
         assert evaluation.accuracy is not None
         self.champion = {
             "accuracy": evaluation.accuracy,
-            "genome": genome.to_dict(),
-            "fingerprint": genome.fingerprint(),
-            "generation": self.generation,
-            "index": index + 1,
+            "genome": trial.genome.to_dict(),
+            "fingerprint": trial.fingerprint,
+            "generation": trial.generation,
+            "index": trial.index + 1,
             "bundle": bundle,
+            **trial.lineage(),
         }
-        return ChampionChanged(evaluation.accuracy, bundle, genome.to_dict(), genome.fingerprint(),
-                               self.generation, index + 1)
+        return ChampionChanged(evaluation.accuracy, bundle, trial.genome.to_dict(), trial.fingerprint,
+                               trial.generation, trial.index + 1, origin=trial.origin, parents=trial.parents,
+                               born=trial.born)
 
     def _close_generation(self) -> list[Event]:
-        results = [self.results[i] for i in range(len(self.population))]
-        scored = [
-            ScoredGenome(g, r["accuracy"] if r["status"] == "ok" else None)
-            for g, r in zip(self.population, results, strict=True)
-        ]
+        trials = self.strategy.trials
+        results = [t.to_result() for t in trials]
+        scored = self.strategy.scored()
         population_file = None
         if self.run_folder is not None:
             population = Population(tuple(ScoredGenome(self._annotated(m.genome), m.accuracy) for m in scored))
             population_file = str(self.run_folder.write_generation(self.generation, population, results))
-        self._tick()
+        self.watch.tick()
         accuracies = [m.accuracy for m in scored if m.accuracy is not None]
         summary = GenerationSummary(
             generation=self.generation,
             generations=self.settings.rounds,
             best=max(accuracies) if accuracies else None,
             average=sum(accuracies) / len(accuracies) if accuracies else None,
-            failed=sum(r["status"] != "ok" for r in results),
-            trained=sum(not r["cached"] for r in results),
-            cached=sum(bool(r["cached"]) for r in results),
-            seconds=round(self.generation_elapsed, 3),
+            failed=sum(not t.ok for t in trials),
+            trained=sum(not t.cached for t in trials),
+            cached=sum(t.cached for t in trials),
+            seconds=round(self.watch.generation_elapsed, 3),
             population_file=population_file,
             eta_seconds=self._eta(),
         )
         self.history.append(dataclasses.asdict(summary))
-        if self.generation >= self.settings.rounds:
-            self.finished = True
-            self._save()
-            return [summary, self.finished_event("finished")]
-        self.population = self._breed(scored)
-        self.generation += 1
-        self.results = {}
-        self.generation_elapsed = 0.0
+        if self._out_of_time() or not self.strategy.advance():
+            return [summary, *self._end_search()]
+        self.watch.generation_elapsed = 0.0
         self._save()
         return [summary]
+
+    def _end_search(self) -> list[Event]:
+        self.search_done = True
+        self._save()
+        return []
+
+    def _retrain_champion(self, cancel: threading.Event) -> list[Event]:
+        """Train the champion again at full fidelity (all the search data, its own early stopping,
+        within what is left of the time budget), export it as the run's bundle and score it on the
+        test split; then the run is finished."""
+        s, champion = self.settings, self.champion
+        events: list[Event] = []
+        left = time_left(s, self.watch.spent())
+        if champion is not None and s.final_epochs and (left is None or left > 0):
+            order = final_order(self.run_id, champion, s, self.data, left)
+            self.evaluator.submit(order)
+            self._in_flight[order.order_id] = Trial(order.genome, self.generation, -1, status=TrialStatus.RUNNING)
+            _, result = self._next(cancel)
+            evaluation = result.evaluation
+            assert evaluation is not None
+            bundle = champion.get("bundle")
+            if evaluation.ok and result.model is not None and self.run_folder is not None:
+                bundle = self.run_folder.export_champion(result.model, order.genome, evaluation, self.data,
+                                                         self.exporter)
+            events.append(retrained(champion, evaluation, bundle, s))
+            self.evaluator.acknowledge(result)
+        self.finished = True
+        self._save()
+        return [*events, self.finished_event("finished")]
 
     def _annotated(self, genome: Genome) -> Genome:
         """The genome as the original wrote it: with its (flat) input size and class count."""
         g = self.data.geometry
         return dataclasses.replace(genome, input_shape=g.width * g.height * g.channels,
                                    output_size=self.data.n_classes)
-
-    def _breed(self, scored: list[ScoredGenome]) -> list[Genome]:
-        s, geometry, n_classes = self.settings, self.data.geometry, self.data.n_classes
-        if s.strategy == "random":
-            size = s.size_of(self.generation + 1)
-            return [random_genome(self.rng, self.taxonomy, geometry, n_classes) for _ in range(size)]
-        return next_generation(
-            scored, self.rng, self.taxonomy, geometry, size=s.population, retain=s.retain,
-            random_select=s.random_select, mutate_chance=s.mutate_chance, elites=s.elites, n_classes=n_classes,
-            selection=s.selection, tournament_size=s.tournament_size,
-        )
 
     def run(self, cancel: threading.Event | None = None) -> Iterator[Event]:
         """Yield :class:`RunStarted`, then every event until the run ends with :class:`RunFinished`.
@@ -542,22 +536,13 @@ class Evolution:
                     raise EvaluationCancelled
                 yield from self.step(cancel)
         except EvaluationCancelled:
-            self._in_flight.clear()
+            self._abandon()
             self._save()
             yield self._emit([self.finished_event("cancelled", "stopped; resume to continue")])[0]
         except Exception as exc:
-            self._in_flight.clear()
+            self._abandon()
             message = str(exc) if isinstance(exc, SearchError) else f"{type(exc).__name__}: {exc}"
             yield self._emit([self.finished_event("error", message)])[0]
             if isinstance(exc, SearchError):
                 raise
             raise SearchError(message) from exc
-
-    @property
-    def scored(self) -> list[ScoredGenome]:
-        """The current generation with the accuracies recorded so far."""
-        out = []
-        for i, genome in enumerate(self.population):
-            r = self.results.get(i)
-            out.append(ScoredGenome(genome, r["accuracy"] if r and r["status"] == "ok" else None))
-        return out

@@ -4,5 +4,6 @@ Flask is imported only inside this package.
 """
 
 from dicebox.service.app import create_app
+from dicebox.service.context import ServiceContext, service_context
 
-__all__ = ["create_app"]
+__all__ = ["ServiceContext", "create_app", "service_context"]

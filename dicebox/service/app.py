@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask
@@ -12,12 +13,17 @@ from dicebox.service import security
 from dicebox.service.batch_routes import batch_routes
 from dicebox.service.classify_routes import classify
 from dicebox.service.compat import compat
-from dicebox.service.context import ServiceContext
+from dicebox.service.context import EXTENSION, ServiceContext
+from dicebox.service.docs_routes import docs
 from dicebox.service.errors import register_error_handlers
+from dicebox.service.evolution_routes import evolution_routes
 from dicebox.service.health import health
 from dicebox.service.native import native
 from dicebox.service.openapi import openapi
-from dicebox.store import DatasetStore
+from dicebox.service.web_routes import web
+from dicebox.store import DatasetStore, DiskFull
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -35,19 +41,18 @@ def create_app(
     app.json.sort_keys = False
     app.json.compact = True
     if store is None:
-        store = DatasetStore(
-            config.datasets_dir,
-            default_channels=config.dataset.channels,
-            max_image_pixels=config.server.max_image_pixels,
-        )
+        store = DatasetStore.from_config(config)
     if batches is None:
         batches = create_orders(config, store)  # cheap: threads and connections start with the first order
     context = ServiceContext(config, store, batches, classifier)
-    context.default_dataset()  # the configured data set always exists, even when empty
-    app.extensions["dicebox"] = context
+    try:
+        context.default_dataset()  # the configured data set always exists, even when empty
+    except DiskFull as exc:
+        # Start anyway: its routes answer 507 until there is room to open it, then serve it.
+        log.warning("data set %s cannot be opened yet: %s", config.dataset_id, exc)
+    app.extensions[EXTENSION] = context
     security.install(app)
     register_error_handlers(app)
-    for blueprint in (health, compat, native, openapi, classify, batch_routes):
+    for blueprint in (health, compat, native, openapi, classify, batch_routes, evolution_routes, web, docs):
         app.register_blueprint(blueprint)
     return app
-

@@ -6,8 +6,6 @@ requests, call it, and shape its answers.
 
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, jsonify, request
 
 from dicebox.batches import (
@@ -22,9 +20,17 @@ from dicebox.batches import (
 from dicebox.batches.orders import parse_order_id
 from dicebox.service.compat import one_hot
 from dicebox.service.context import context
-from dicebox.service.errors import ServiceUnavailable, error_response
+from dicebox.service.errors import ApiError, ServiceUnavailable, error_response
 from dicebox.service.native import npz_response
-from dicebox.service.validation import bad_request, fraction_field, int_field, json_body, query_int, string_field
+from dicebox.service.validation import (
+    bad_request,
+    fraction_field,
+    int_field,
+    json_body,
+    query_int,
+    query_number,
+    string_field,
+)
 
 batch_routes = Blueprint("batches", __name__)
 
@@ -112,9 +118,12 @@ def collect_items(order_id: str):
     order_id = _order_id(order_id)
     max_items = query_int("max", DEFAULT_COLLECT, minimum=1, maximum=MAX_COLLECT)
     start = query_int("start", 0, minimum=0) if "start" in request.args else None
-    wait = _query_seconds("wait", MAX_WAIT_SECONDS)
+    wait = query_number("wait", 0.0, minimum=0.0, maximum=MAX_WAIT_SECONDS)
     orders = _orders()
-    items = orders.take(order_id, max_items, start, wait)
+    try:
+        items = orders.take(order_id, max_items, start, wait)
+    except InvalidOrder as exc:  # max and start are well formed: start is past the items handed out so far
+        raise ApiError(409, "not_handed_out", str(exc)) from None
     status = orders.status(order_id)
     response = npz_response(items)
     response.headers["X-Order-State"] = status.state
@@ -129,17 +138,3 @@ def cancel_order(order_id: str):
     order_id = _order_id(order_id)
     _orders().cancel(order_id)
     return jsonify({"order_id": order_id, "cancelled": True})
-
-
-def _query_seconds(name: str, maximum: float) -> float:
-    raw = request.args.get(name)
-    if raw is None:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0 <= value <= maximum:
-        raise bad_request(f"query parameter '{name}' must be a number of seconds from 0 to {maximum:g}",
-                          "invalid_parameter")
-    return value

@@ -6,17 +6,24 @@ once (never per request) and can be switched while requests are being answered.
 
 from __future__ import annotations
 
-import threading
+import re
 from pathlib import Path
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from dicebox.service.context import context
 from dicebox.service.errors import ApiError, ServiceUnavailable
 from dicebox.service.validation import base64_field, json_body, string_field
 
 classify = Blueprint("classify", __name__)
-_switch_lock = threading.Lock()
+_SEGMENT = r'[^/\\:*?"<>|\u0000-\u001f\u007f]+'
+# A bundle folder under the weights folder: a relative path without '.' or '..' segments (the
+# OpenAPI document publishes this pattern).
+BUNDLE_PATTERN = rf"^(?!.*(?:^|/)\.\.?(?:/|$)){_SEGMENT}(?:/{_SEGMENT})*$"
+_BUNDLE = re.compile(BUNDLE_PATTERN)
+# Export formats, as in dicebox.model_export.FORMATS (kept here so the service starts without it).
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+_EXPORTS_KEPT = 4
 
 
 def _classifier():
@@ -75,6 +82,7 @@ def model_info(classifier) -> dict:
         "height": geometry.height,
         "channels": geometry.channels,
         "path": bundle.path.name,
+        "runtime": classifier.runtime,
     }
 
 
@@ -89,16 +97,23 @@ def load_model():
     body = json_body()
     name = string_field(body, "bundle")
     ctx = context()
+    if not _BUNDLE.fullmatch(name):
+        raise ApiError(
+            400,
+            "invalid_name",
+            "bundle must be a relative path inside the weights folder, without '.' or '..' "
+            'segments, control characters or any of \\ : * ? " < > |',
+        )
     root = ctx.config.weights_dir.resolve()
     path = (root / name).resolve()
-    if root not in path.parents and path != root:
+    if root not in path.parents:  # a symbolic link leading out
         raise ApiError(400, "invalid_name", "bundle must be a folder inside the service's weights folder")
     if not path.is_dir():
         raise ApiError(404, "not_found", f"no bundle {name!r} in the weights folder")
     from dicebox.bundle import BundleError
     from dicebox.inference import Classifier
 
-    with _switch_lock:
+    with ctx.switch_lock:
         try:
             if ctx.classifier is None:
                 ctx.classifier = Classifier.from_bundle(path)
@@ -109,8 +124,38 @@ def load_model():
     return jsonify(model_info(ctx.classifier))
 
 
-def load_classifier(path: str | Path):
-    """A classifier for ``dicebox serve --model`` (imports TensorFlow)."""
+@classify.get("/api/v1/model/export")
+def export_model():
+    """The served model's export kit (model, labels.txt, preprocessing.json, README, example) as a zip."""
+    fmt = request.args.get("format")
+    if fmt not in EXPORT_FORMATS:
+        raise ApiError(400, "invalid_parameter", f"query parameter 'format' must be one of {', '.join(EXPORT_FORMATS)}")
+    ctx = context()
+    classifier = ctx.classifier
+    if classifier is None:
+        raise ServiceUnavailable("no model is loaded: start the service with --model BUNDLE or POST /api/v1/model")
+    bundle = classifier.bundle
+    from dicebox.bundle import BundleError
+    from dicebox.model_export import export_archive
+
+    key = (bundle.model_id, fmt)
+    with ctx.export_lock:
+        data = ctx.exports.get(key)
+        if data is None:
+            try:
+                data = export_archive(bundle, fmt)
+            except BundleError as exc:
+                raise ApiError(409, "cannot_export", str(exc)) from None
+            if len(ctx.exports) >= _EXPORTS_KEPT:
+                ctx.exports.pop(next(iter(ctx.exports)))
+            ctx.exports[key] = data
+    response = Response(data, mimetype="application/zip")
+    response.headers["Content-Disposition"] = f"attachment; filename={bundle.model_id}-{fmt}.zip"
+    return response
+
+
+def load_classifier(path: str | Path, runtime: str = "auto"):
+    """A classifier for ``dicebox serve --model``: a bundle (imports TensorFlow) or an export kit."""
     from dicebox.inference import Classifier
 
-    return Classifier.from_bundle(path)
+    return Classifier.from_bundle(path, runtime)

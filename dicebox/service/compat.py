@@ -26,9 +26,8 @@ def store():
     height = int_field(body, "height", maximum=MAX_SIDE)
     category_name = string_field(body, "category")
     data = base64_field(body, "data")
-    ident = dataset_id(name, width, height)
-    dataset = ctx.store.dataset(ident)
-    dataset.store(data, category_name)
+    # A new data set is created only by a store it accepts: bad input creates nothing.
+    ctx.store.store_many(dataset_id(name, width, height), [(data, category_name)])
     return jsonify({"sensory_store": True})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -10,12 +11,14 @@ from werkzeug.exceptions import HTTPException
 from dicebox.store import (
     BatchTooLarge,
     Conflict,
+    DiskFull,
     ImageTooLarge,
     InvalidImage,
     InvalidName,
     NotFound,
     StoreError,
 )
+from dicebox.store.errors import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,8 @@ STORE_ERRORS: list[tuple[type[StoreError], int, str]] = [
     (InvalidName, 400, "invalid_name"),
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
-    (BatchTooLarge, 400, "invalid_batch_size"),
+    (BatchTooLarge, 409, "invalid_batch_size"),  # routes check the number first: more asked than stored
+    (DiskFull, 507, "insufficient_storage"),
 ]
 
 
@@ -79,5 +83,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if is_disk_full(exc):  # a write that the store did not turn into DiskFull itself
+            log.warning("the disk is full: %s", exc)
+            filename = getattr(exc, "filename", None)
+            where = f": no space left in {os.path.dirname(filename)}" if filename else ""
+            return error_response(
+                507, "insufficient_storage", f"the disk is full{where} (free some space and try again)"
+            )
         log.exception("unexpected error")
         return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")

@@ -6,8 +6,9 @@ import io
 
 import numpy as np
 from flask import Blueprint, Response, jsonify, request, send_file
+from werkzeug.routing import BaseConverter
 
-from dicebox.labelled import LabelledImages
+from dicebox.images import LabelledImages, write_npz
 from dicebox.service.context import context
 from dicebox.service.errors import ApiError
 from dicebox.service.validation import (
@@ -23,7 +24,15 @@ from dicebox.service.validation import (
 from dicebox.store import Dataset, validate_category
 from dicebox.store.names import MAX_SIDE, dataset_id
 
+
+class ImageIdConverter(BaseConverter):
+    """An image id in a path: 32 lowercase hex digits, so that ``images/delete`` is never an image."""
+
+    regex = "[0-9a-f]{32}"
+
+
 native = Blueprint("native", __name__, url_prefix="/api/v1")
+native.record_once(lambda state: state.app.url_map.converters.setdefault("image_id", ImageIdConverter))
 
 MAX_IMAGES_PER_REQUEST = 10_000
 NPZ_MIMETYPE = "application/x-npz"
@@ -134,18 +143,15 @@ def list_images(ident: str):
         {
             "total": total,
             "offset": offset,
-            "images": [
-                {"id": r.id, "category": r.category, "created": r.created, "size": r.size} for r in records
-            ],
+            "images": [{"id": r.id, "category": r.category, "created": r.created, "size": r.size} for r in records],
         }
     )
 
 
-@native.get("/datasets/<ident>/images/<image_id>")
+@native.get("/datasets/<ident>/images/<image_id:image_id>")
 def get_image(ident: str, image_id: str):
-    path = _dataset(ident).image_path(image_id)
     try:
-        data = path.read_bytes()
+        data = _dataset(ident).image_png(image_id)
     except FileNotFoundError:
         raise ApiError(404, "not_found", f"image {image_id!r} was just removed") from None
     response = Response(data, mimetype="image/png")
@@ -153,7 +159,7 @@ def get_image(ident: str, image_id: str):
     return response
 
 
-@native.delete("/datasets/<ident>/images/<image_id>")
+@native.delete("/datasets/<ident>/images/<image_id:image_id>")
 def delete_image(ident: str, image_id: str):
     return jsonify({"deleted": _dataset(ident).delete([image_id])})
 
@@ -190,14 +196,10 @@ def all_arrays(ident: str):
 
 
 def npz_response(data: LabelledImages) -> Response:
-    """Images (uint8 N,H,W,C), labels and categories as one uncompressed ``.npz`` file."""
+    """Images (uint8 N,H,W,C), labels, categories and, when known, ``stored_at`` (when each image was
+    stored, seconds since the epoch) as one uncompressed ``.npz`` file."""
     buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        images=data.images,
-        labels=data.labels,
-        categories=np.array(data.categories, dtype=str),
-    )
+    write_npz(buffer, data)
     buffer.seek(0)
     response = send_file(buffer, mimetype=NPZ_MIMETYPE, download_name="batch.npz")
     response.headers["X-Dataset-Version"] = data.version

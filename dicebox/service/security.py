@@ -9,8 +9,10 @@ from flask import Flask, current_app, request
 
 from dicebox.service.errors import ApiError
 
-# Routes anyone may call: health checks, the version and the API description.
-PUBLIC_PATHS = {"/api/version", "/api/v1/openapi.json", "/api/v1/health"}
+# Routes anyone may call: health checks, the version, the API description and its docs page (whose
+# files live under PUBLIC_PREFIX).
+PUBLIC_PATHS = {"/api/version", "/api/v1/openapi.json", "/api/v1/health", "/api/v1/docs"}
+PUBLIC_PREFIX = "/api/v1/docs/"
 ACCESS_KEY_HEADER = "API-ACCESS-KEY"
 VERSION_HEADER = "API-VERSION"
 
@@ -29,9 +31,12 @@ def check_request() -> None:
     path = request.path
     if request.method == "OPTIONS" or not path.startswith("/api/") or path in PUBLIC_PATHS:
         return
+    if path.startswith(PUBLIC_PREFIX):  # only the docs page's files live there
+        return
     settings = current_app.config["DICEBOX"]
-    expected = settings.server.api_access_key.encode()
-    if not hmac.compare_digest(_presented_key().encode(), expected):
+    presented, expected = _presented_key(), settings.server.api_access_key
+    # An empty key on either side never matches: compare_digest(b"", b"") is true.
+    if not presented or not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
         raise ApiError(401, "unauthorized", f"missing or wrong {ACCESS_KEY_HEADER} header")
     if not path.startswith("/api/v1/"):
         version = request.headers.get(VERSION_HEADER, "")

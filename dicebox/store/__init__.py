@@ -4,6 +4,7 @@ from dicebox.store.dataset import Dataset, StoredImage
 from dicebox.store.errors import (
     BatchTooLarge,
     Conflict,
+    DiskFull,
     ImageTooLarge,
     InvalidImage,
     InvalidName,
@@ -19,6 +20,7 @@ __all__ = [
     "Conflict",
     "Dataset",
     "DatasetStore",
+    "DiskFull",
     "ImageRecord",
     "ImageTooLarge",
     "InvalidImage",

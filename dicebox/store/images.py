@@ -3,81 +3,50 @@
 from __future__ import annotations
 
 import hashlib
-import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from dicebox.camera.preprocess import Geometry, to_geometry
+from dicebox.images import Geometry, encode_png, to_geometry, untrusted
+from dicebox.images.untrusted import DEFAULT_MAX_PIXELS, PNG_SIGNATURE  # noqa: F401 - the store's limits
 from dicebox.store.errors import ImageTooLarge, InvalidImage
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-DEFAULT_MAX_PIXELS = 16_000_000
+# What a store takes: an image is brought down to the data set's geometry, so one far larger only
+# costs decoding time on the data set's one store thread (a 4000x4000 16-bit RGBA PNG of zeros is
+# 124 KB and ~0.75 s). At most 16 times the geometry's pixels, and never less than a megapixel
+# (1024x1024, a 1280x720 frame): at most ~20 ms of decoding for an image at the floor.
+STORE_PIXEL_FACTOR = 16
+STORE_PIXEL_FLOOR = 1024 * 1024
 _HASH_PIECE = 2047
-# JPEG start-of-frame markers carry the image size; C4 (DHT), C8 and CC (DAC) are not frames.
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def image_header(data: bytes) -> tuple[str, int, int]:
-    """Format, width and height from the header alone, before any pixel is decoded."""
-    if data.startswith(PNG_SIGNATURE):
-        if len(data) < 33 or data[12:16] != b"IHDR":
-            raise InvalidImage("corrupt PNG: no IHDR header")
-        width, height = struct.unpack(">II", data[16:24])
-        return "png", width, height
-    if data.startswith(b"\xff\xd8"):
-        pos = 2
-        while pos + 4 <= len(data):
-            if data[pos] != 0xFF:
-                raise InvalidImage("corrupt JPEG: bad marker")
-            marker = data[pos + 1]
-            if marker == 0xFF:
-                pos += 1
-                continue
-            if marker in (0x01, *range(0xD0, 0xD8)):
-                pos += 2
-                continue
-            (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-            if marker in _JPEG_SOF:
-                if pos + 9 > len(data):
-                    break
-                height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-                return "jpeg", width, height
-            pos += 2 + length
-        raise InvalidImage("corrupt JPEG: no frame header")
-    raise InvalidImage("not a PNG or JPEG image")
+def store_pixel_limit(geometry: Geometry, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """The most pixels an image stored into a data set of ``geometry`` may have."""
+    return min(max_pixels, max(STORE_PIXEL_FLOOR, STORE_PIXEL_FACTOR * geometry.width * geometry.height))
+
+
+@contextmanager
+def _as_store_errors() -> Iterator[None]:
+    try:
+        yield
+    except untrusted.ImageTooLarge as exc:
+        raise ImageTooLarge(str(exc)) from None
+    except untrusted.InvalidImage as exc:
+        raise InvalidImage(str(exc)) from None
+
+
+def check_size(source: bytes | np.ndarray, max_pixels: int, context: str = "") -> None:
+    """:func:`dicebox.images.untrusted.check_size`, refusing with the store's errors."""
+    with _as_store_errors():
+        untrusted.check_size(source, max_pixels, context)
 
 
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode PNG or JPEG bytes to uint8 HxWxC (BGR), refusing oversized images before decoding."""
-    if not isinstance(data, (bytes, bytearray, memoryview)) or not data:
-        raise InvalidImage("empty image data")
-    _fmt, width, height = image_header(bytes(data[:65536]))
-    if width < 1 or height < 1:
-        raise InvalidImage(f"image has no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise ImageTooLarge(f"image of {width}x{height} pixels is over the limit of {max_pixels} pixels")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise InvalidImage("image data is corrupt or truncated")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise InvalidImage(f"unsupported pixel type {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    elif image.shape[2] == 2:  # grayscale + alpha
-        image = image[:, :, :1]
-    return image
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 image (fast compression: stores are latency-bound, not disk-bound)."""
-    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise InvalidImage("could not encode image as PNG")
-    return buf.tobytes()
+    """:func:`dicebox.images.untrusted.decode_image`, refusing with the store's errors."""
+    with _as_store_errors():
+        return untrusted.decode_image(data, max_pixels)
 
 
 def pixel_id(image: np.ndarray) -> str:

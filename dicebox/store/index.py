@@ -13,6 +13,9 @@ A pending row is the only durable copy of its image, so a store is acknowledged 
 run with ``synchronous=NORMAL`` and the fsync comes after, outside the write lock: one fsync then
 covers every commit that finished before it started, and the next commit need not wait for it.
 Reads see both tables as one (``all_images``).
+
+A write that finds the disk full raises :class:`~dicebox.store.errors.DiskFull` and changes nothing;
+reads go on working.
 """
 
 from __future__ import annotations
@@ -24,6 +27,18 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from dicebox.store.errors import DiskFull, disk_full_in, is_disk_full
+
+IDS_PER_QUERY = 500  # under SQLite's smallest limit on bound parameters (999)
+
+
+def where_id_in(db: sqlite3.Connection, select: str, ids: list[str]) -> Iterator[tuple]:
+    """Rows of ``select ... WHERE id IN (ids)``, asked ``IDS_PER_QUERY`` ids at a time."""
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[start : start + IDS_PER_QUERY]
+        yield from db.execute(f"{select} WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -67,13 +82,19 @@ class DatasetIndex:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._wal_fd: int | None = None
-        self._db().executescript(SCHEMA)
+        with disk_full_in(self.path.parent):
+            self._db().executescript(SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            try:
+                with disk_full_in(self.path.parent):  # the shared-memory file may not fit
+                    db.execute("PRAGMA journal_mode=WAL")
+            except BaseException:
+                db.close()
+                raise
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
@@ -83,7 +104,7 @@ class DatasetIndex:
 
     def transaction(self) -> _Transaction:
         """``with index.transaction() as db:`` — BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
-        return _Transaction(self._db())
+        return _Transaction(self._db(), self.path.parent)
 
     def sync(self) -> None:
         """Make every commit finished so far durable: fsync the write-ahead log.
@@ -99,7 +120,8 @@ class DatasetIndex:
                 except FileNotFoundError:
                     return  # no log yet: every commit is in the database file
             fd = self._wal_fd
-        getattr(os, "fdatasync", os.fsync)(fd)
+        with disk_full_in(self.path.parent):
+            getattr(os, "fdatasync", os.fsync)(fd)
 
     def close(self) -> None:
         with self._lock:
@@ -126,9 +148,11 @@ class DatasetIndex:
         return self._db().execute("SELECT COUNT(*) FROM all_images").fetchone()[0]
 
     def get(self, image_id: str) -> ImageRecord | None:
-        row = self._db().execute(
-            "SELECT id, category, created, size FROM all_images WHERE id = ?", (image_id,)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute("SELECT id, category, created, size FROM all_images WHERE id = ?", (image_id,))
+            .fetchone()
+        )
         return ImageRecord(*row) if row else None
 
     def get_many(self, ids: Iterable[str]) -> dict[str, ImageRecord]:
@@ -136,11 +160,7 @@ class DatasetIndex:
         return {row[0]: ImageRecord(*row) for row in rows}
 
     def _where_id_in(self, select: str, ids: list[str]) -> Iterator[tuple]:
-        """Rows of ``select ... WHERE id IN (ids)``, asked 500 ids at a time (SQLite's limit on
-        bound parameters)."""
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            yield from self._db().execute(f"{select} WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return where_id_in(self._db(), select, ids)
 
     def list(self, category: str | None = None, offset: int = 0, limit: int = 100) -> list[ImageRecord]:
         if category is None:
@@ -160,15 +180,23 @@ class DatasetIndex:
         """Every (id, category), ordered by id: the content of the data set."""
         return self._db().execute("SELECT id, category FROM all_images ORDER BY id").fetchall()
 
+    def created_times(self) -> dict[str, float]:
+        """When each image was stored (seconds since the epoch; file time for re-indexed files)."""
+        return dict(self._db().execute("SELECT id, created FROM all_images").fetchall())
+
     # Pending images (acknowledged, file not yet written) ---------------------------------------
     def add_pending_if_new(self, image_id: str, category: str, created: float, png: bytes) -> bool:
         """Add one pending image in a single statement (no explicit transaction); False if the
-        id is already stored or pending, in any category."""
-        return self._db().execute(
-            "INSERT INTO pending (id, category, created, size, png) SELECT ?, ?, ?, ?, ? "
-            "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?) ON CONFLICT (id) DO NOTHING",
-            (image_id, category, created, len(png), png, image_id),
-        ).rowcount == 1
+        id is already stored or pending, in any category, or if the category is not in the index
+        (checked in the same statement: another process may have just deleted it)."""
+        with disk_full_in(self.path.parent):
+            added = self._db().execute(
+                "INSERT INTO pending (id, category, created, size, png) SELECT ?, ?, ?, ?, ? "
+                "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?) "
+                "AND EXISTS (SELECT 1 FROM categories WHERE name = ?) ON CONFLICT (id) DO NOTHING",
+                (image_id, category, created, len(png), png, image_id, category),
+            )
+        return added.rowcount == 1
 
     def is_pending(self, image_id: str) -> bool:
         return self._db().execute("SELECT 1 FROM pending WHERE id = ?", (image_id,)).fetchone() is not None
@@ -178,9 +206,11 @@ class DatasetIndex:
 
     def pending(self, limit: int) -> list[tuple[str, str, bytes]]:
         """Up to ``limit`` pending ``(id, category, png)``, oldest first."""
-        return self._db().execute(
-            "SELECT id, category, png FROM pending ORDER BY created, id LIMIT ?", (limit,)
-        ).fetchall()
+        return (
+            self._db()
+            .execute("SELECT id, category, png FROM pending ORDER BY created, id LIMIT ?", (limit,))
+            .fetchall()
+        )
 
     def pending_png(self, ids: list[str]) -> dict[str, bytes]:
         """The PNG bytes of those ``ids`` that are still pending."""
@@ -210,8 +240,9 @@ class DatasetIndex:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, folder: Path) -> None:
         self.db = db
+        self.folder = folder
 
     def __enter__(self) -> sqlite3.Connection:
         for attempt in range(50):
@@ -227,6 +258,21 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+                return
+            except sqlite3.Error as failed:
+                exc = failed
+                self._rollback()
+                if not is_disk_full(exc):
+                    raise
         else:
+            self._rollback()
+        if is_disk_full(exc) and not isinstance(exc, DiskFull):
+            raise DiskFull(self.folder) from exc
+
+    def _rollback(self) -> None:
+        # SQLite ends the transaction itself on some errors (SQLITE_FULL while spilling pages or
+        # committing): a ROLLBACK then fails, and would hide the error that matters.
+        if self.db.in_transaction:
             self.db.execute("ROLLBACK")

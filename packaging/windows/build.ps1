@@ -88,7 +88,8 @@ if ($ReuseVenv -and (Test-Path (Join-Path $Venv "Scripts\pyinstaller.exe"))) {
     Write-Step "clean build venv ${Venv}: pip install . and PyInstaller"
     if (Test-Path $Venv) { Remove-Item -Recurse -Force $Venv }
     Invoke-Native $Python -m venv $Venv
-    Invoke-Native $VenvPython -m pip install --quiet $Src -r (Join-Path $Repo "packaging\requirements-build.txt")
+    Invoke-Native $VenvPython -m pip install --quiet $Src -r (Join-Path $Repo "packaging\requirements-build.txt") `
+        -c (Join-Path $Src "requirements\constraints.txt")
 }
 $Version = (& $VenvPython -c "import dicebox; print(dicebox.__version__)").Trim()
 if ($LASTEXITCODE -ne 0) { throw "cannot import dicebox from the build venv" }

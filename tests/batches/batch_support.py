@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from helpers import make_png
 
-from dicebox.labelled import LabelledImages
+from dicebox.images import LabelledImages
 from dicebox.store import Dataset
 
 # The broker the tests use; another one can be named for a CI job.

@@ -10,7 +10,7 @@ import pytest
 from batch_support import BROKER_URL, broker_problem, ensure_broker_running
 from helpers import API_KEY
 
-from dicebox.batches.rabbit_topology import redacted
+from dicebox.broker.connection import redacted
 
 
 @dataclass

@@ -12,9 +12,10 @@ from helpers import API_KEY
 
 from dicebox.batches.book import OrderBook
 from dicebox.batches.orders import MAX_SHARD_BYTES, OrderFailed, OrderNotFound, plan_order
-from dicebox.client import ClientError, NotFoundError, OrderCancelled, read_npz
+from dicebox.client import ClientError, NotFoundError, OrderCancelled
 from dicebox.config import load_config
-from dicebox.service import create_app
+from dicebox.images import read_npz
+from dicebox.service import create_app, service_context
 from dicebox.store import StoreError
 
 ORDERS = "/api/v1/datasets/dice_60x50/orders"
@@ -35,8 +36,8 @@ def make_app(tmp_path):
 
     yield make
     for app in apps:
-        app.extensions["dicebox"].batches.close()
-        app.extensions["dicebox"].store.close()
+        service_context(app).batches.close()
+        service_context(app).store.close()
 
 
 def wait_state(client, order_id: str, states: set[str], timeout: float = 10) -> dict:
@@ -50,7 +51,7 @@ def wait_state(client, order_id: str, states: set[str], timeout: float = 10) -> 
 
 def test_order_in_shards_delivers_exactly_the_items_asked(make_app):
     app, http = make_app(DICEBOX_SHARD_SIZE="7")
-    dataset = app.extensions["dicebox"].default_dataset()
+    dataset = service_context(app).default_dataset()
     truth = fill_dataset(dataset, 40)
     placed = http.post(ORDERS, json={"batch_size": 33, "noise": 0, "seed": 5})
     assert placed.status_code == 202 and placed.headers["Location"] == f"/api/v1/orders/{placed.get_json()['order_id']}"
@@ -65,8 +66,9 @@ def test_order_in_shards_delivers_exactly_the_items_asked(make_app):
         chunks.append(read_npz(answer.data))
     assert answer.headers["X-Order-State"] == "delivered" and answer.headers["X-Order-Delivered"] == "33"
     items = chunks[0]
-    items = type(items)(np.concatenate([c.images for c in chunks]), np.concatenate([c.labels for c in chunks]),
-                        items.categories)
+    items = type(items)(
+        np.concatenate([c.images for c in chunks]), np.concatenate([c.labels for c in chunks]), items.categories
+    )
     assert_exact(items, truth, 33, expected_selection(dataset, 33, 5))
     # Nothing more to collect: zero items, still a valid npz.
     assert len(read_npz(http.post(f"/api/v1/orders/{order['order_id']}/items").data)) == 0
@@ -74,7 +76,7 @@ def test_order_in_shards_delivers_exactly_the_items_asked(make_app):
 
 def test_noise_and_compat_batch_and_poll(make_app):
     app, http = make_app()
-    fill_dataset(app.extensions["dicebox"].default_dataset(), 12, categories=4)
+    fill_dataset(service_context(app).default_dataset(), 12, categories=4)
     batch_id = http.post("/api/sensory/batch", json={"batch_size": 5, "noise": 0.5}).get_json()["batch_id"]
     items = []
     deadline = time.monotonic() + 10
@@ -90,7 +92,7 @@ def test_noise_and_compat_batch_and_poll(make_app):
 
 
 def test_shards_stay_under_the_message_size_limit(app):
-    dataset = app.extensions["dicebox"].default_dataset()
+    dataset = service_context(app).default_dataset()
     fill_dataset(dataset, 10)
     plan = plan_order(dataset, 10, 0.0, shard_size=10**9)
     assert len(plan.shards) == 1
@@ -98,7 +100,7 @@ def test_shards_stay_under_the_message_size_limit(app):
 
 
 def test_a_repeated_shard_result_is_dropped(app):
-    dataset = app.extensions["dicebox"].default_dataset()
+    dataset = service_context(app).default_dataset()
     fill_dataset(dataset, 20)
     plan = plan_order(dataset, 20, 0.0, shard_size=8)
     book = OrderBook(60)
@@ -116,7 +118,7 @@ def test_a_repeated_shard_result_is_dropped(app):
 
 def test_collecting_again_from_the_same_position_gives_the_same_items(make_app):
     app, http = make_app(DICEBOX_SHARD_SIZE="4")
-    fill_dataset(app.extensions["dicebox"].default_dataset(), 20)
+    fill_dataset(service_context(app).default_dataset(), 20)
     order_id = http.post(ORDERS, json={"batch_size": 10}).get_json()["order_id"]
     wait_state(http, order_id, {"ready"})
     items = f"/api/v1/orders/{order_id}/items"
@@ -128,14 +130,14 @@ def test_collecting_again_from_the_same_position_gives_the_same_items(make_app):
     released = http.post(f"{items}?start=0")
     assert released.status_code == 409 and released.get_json()["error"] == "items_released"
     beyond = http.post(f"{items}?start=11")
-    assert beyond.status_code == 400
+    assert beyond.status_code == 409 and beyond.get_json()["error"] == "not_handed_out"
 
 
 def test_an_uncollected_order_expires_and_frees_its_items(make_app):
     app, http = make_app(DICEBOX_ORDER_EXPIRY_SECONDS="0.3")
-    fill_dataset(app.extensions["dicebox"].default_dataset(), 10)
+    fill_dataset(service_context(app).default_dataset(), 10)
     order_id = http.post(ORDERS, json={"batch_size": 10}).get_json()["order_id"]
-    book = app.extensions["dicebox"].batches._book
+    book = service_context(app).batches._book
     deadline = time.monotonic() + 5
     while len(book) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -153,25 +155,25 @@ def test_a_shard_that_cannot_be_filled_fails_the_order(make_app, monkeypatch):
 
     monkeypatch.setattr("dicebox.batches.embedded.fill_shard", broken)
     app, http = make_app()
-    fill_dataset(app.extensions["dicebox"].default_dataset(), 5)
+    fill_dataset(service_context(app).default_dataset(), 5)
     order_id = http.post(ORDERS, json={"batch_size": 5}).get_json()["order_id"]
     status = wait_state(http, order_id, {"failed"})
     assert status["failed"] and "the disk went away" in status["error"]
     answer = http.post(f"/api/v1/orders/{order_id}/items")
     assert answer.status_code == 409 and answer.get_json()["error"] == "order_failed"
     with pytest.raises(OrderFailed):
-        app.extensions["dicebox"].batches.take(order_id, 1)
+        service_context(app).batches.take(order_id, 1)
 
 
 def test_cancel(make_app):
     app, http = make_app()
-    fill_dataset(app.extensions["dicebox"].default_dataset(), 5)
+    fill_dataset(service_context(app).default_dataset(), 5)
     order_id = http.post(ORDERS, json={"batch_size": 5}).get_json()["order_id"]
     assert http.delete(f"/api/v1/orders/{order_id}").get_json() == {"order_id": order_id, "cancelled": True}
     assert http.get(f"/api/v1/orders/{order_id}").status_code == 404
     assert http.delete(f"/api/v1/orders/{order_id}").status_code == 404
     with pytest.raises(OrderNotFound):
-        app.extensions["dicebox"].batches.status(order_id)
+        service_context(app).batches.status(order_id)
 
 
 UNKNOWN = "6e0f6f3c-3d7e-4f69-9d0a-2c4b0e4b9a11"
@@ -181,7 +183,7 @@ BAD_REQUESTS = [
     ("post", ORDERS, {"batch_size": "5"}, 400, "invalid_field"),
     ("post", ORDERS, {"batch_size": 2.5}, 400, "invalid_field"),
     ("post", ORDERS, {"batch_size": True}, 400, "invalid_field"),
-    ("post", ORDERS, {"batch_size": 11}, 400, "invalid_batch_size"),
+    ("post", ORDERS, {"batch_size": 11}, 409, "invalid_batch_size"),
     ("post", ORDERS, {"batch_size": 2, "noise": 1.5}, 400, "invalid_field"),
     ("post", ORDERS, {"batch_size": 2, "noise": -0.1}, 400, "invalid_field"),
     ("post", ORDERS, {"batch_size": 2, "noise": "x"}, 400, "invalid_field"),
@@ -189,7 +191,7 @@ BAD_REQUESTS = [
     ("post", ORDERS, {}, 400, "invalid_field"),
     ("post", "/api/v1/datasets/nothing_1x1/orders", {"batch_size": 1}, 404, "not_found"),
     ("post", "/api/v1/datasets/no-size/orders", {"batch_size": 1}, 400, "invalid_name"),
-    ("post", "/api/sensory/batch", {"batch_size": 11}, 400, "invalid_batch_size"),
+    ("post", "/api/sensory/batch", {"batch_size": 11}, 409, "invalid_batch_size"),
     ("post", "/api/sensory/batch", {"batch_size": 0}, 400, "invalid_field"),
     ("post", "/api/sensory/batch", {"batch_size": 1, "noise": 2}, 400, "invalid_field"),
     ("post", "/api/sensory/poll", {"batch_id": "not-a-uuid"}, 400, "invalid_order_id"),
@@ -210,7 +212,7 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize("method, path, body, status, code", BAD_REQUESTS)
 def test_bad_input_gets_a_clear_error(make_app, method, path, body, status, code):
     app, http = make_app()
-    fill_dataset(app.extensions["dicebox"].default_dataset(), 10)
+    fill_dataset(service_context(app).default_dataset(), 10)
     answer = getattr(http, method)(path, json=body) if body is not None else getattr(http, method)(path)
     assert answer.status_code == status, answer.get_data(as_text=True)
     error = answer.get_json()
@@ -219,23 +221,24 @@ def test_bad_input_gets_a_clear_error(make_app, method, path, body, status, code
 
 def test_large_batch_over_real_http_with_progress_and_cancel(sensory_client, live_service):
     _url, app = live_service
-    dataset = app.extensions["dicebox"].default_dataset()
+    dataset = service_context(app).default_dataset()
     truth = fill_dataset(dataset, 60)
     seen = []
-    batch = sensory_client.large_batch("dice_60x50", 50, progress=lambda done, total: seen.append((done, total)),
-                                       seed=9, chunk=16)
+    batch = sensory_client.large_batch(
+        "dice_60x50", 50, progress=lambda done, total: seen.append((done, total)), seed=9, chunk=16
+    )
     assert_exact(batch, truth, 50, expected_selection(dataset, 50, 9))
     assert seen[-1] == (50, 50) and all(total == 50 for _, total in seen)
-    assert len(app.extensions["dicebox"].batches._book) == 0, "large_batch deletes its order when done"
+    assert len(service_context(app).batches._book) == 0, "large_batch deletes its order when done"
 
     stop = threading.Event()
     stop.set()
     with pytest.raises(OrderCancelled):
         sensory_client.large_batch("dice_60x50", 10, cancel=stop)
-    assert len(app.extensions["dicebox"].batches._book) == 0
+    assert len(service_context(app).batches._book) == 0
     with pytest.raises(ClientError) as too_big:
         sensory_client.large_batch("dice_60x50", 61)
-    assert too_big.value.status == 400
+    assert too_big.value.status == 409
 
     batch_id = sensory_client.batch_order(3)
     items = []

@@ -22,8 +22,8 @@ from dicebox.batches.fill import fill_shard
 from dicebox.batches.shards import decode_order, encode_result
 from dicebox.client import SensoryClient
 from dicebox.config import load_config
-from dicebox.labelled import LabelledImages
-from dicebox.service import create_app
+from dicebox.images import LabelledImages
+from dicebox.service import create_app, service_context
 from dicebox.service.server import ServiceServer
 from dicebox.store import DatasetStore
 
@@ -43,8 +43,8 @@ def service(broker, tmp_path):
         processor.kill()
     client.close()
     server.close()
-    app.extensions["dicebox"].batches.close()
-    app.extensions["dicebox"].store.close()
+    service_context(app).batches.close()
+    service_context(app).store.close()
 
 
 def start_processors(service, broker, count: int, *extra: str) -> list[Processor]:
@@ -73,7 +73,7 @@ def collect_all(client: SensoryClient, order_id: str, batch_size: int, timeout: 
 
 def test_order_completes_with_exactly_the_items_asked(service, broker):
     client, app, _home, _ = service
-    dataset = app.extensions["dicebox"].default_dataset()
+    dataset = service_context(app).default_dataset()
     truth = fill_dataset(dataset, 320)
     processors = start_processors(service, broker, 2)
     progress = []
@@ -101,7 +101,7 @@ def test_order_completes_with_exactly_the_items_asked(service, broker):
 def test_repeated_shard_results_are_dropped(service, broker):
     """Each shard's result published twice (as after a redelivery): the order still has exactly N items."""
     client, app, home, _ = service
-    dataset = app.extensions["dicebox"].default_dataset()
+    dataset = service_context(app).default_dataset()
     truth = fill_dataset(dataset, 120)
     order_id = client.place_order("dice_60x50", 100, seed=3)
     store = DatasetStore(home / "datasets")
@@ -129,10 +129,10 @@ def test_repeated_shard_results_are_dropped(service, broker):
 
 def test_sigkill_in_the_middle_of_a_shard_loses_and_repeats_nothing(service, broker):
     client, app, _home, _ = service
-    dataset = app.extensions["dicebox"].default_dataset()
+    dataset = service_context(app).default_dataset()
     truth = fill_dataset(dataset, 420)
     # 50 items per shard at 10 ms each: half a second per shard, easy to interrupt.
-    victim, survivor = start_processors(service, broker, 2, "--item-delay", "0.01")
+    victim, survivor = start_processors(service, broker, 2, "--max-items-per-second", "100")
     order_id = client.place_order("dice_60x50", 400, seed=21)
     line = victim.wait_for("filling shard", 20)
     assert line, victim.output()
@@ -147,10 +147,10 @@ def test_sigkill_in_the_middle_of_a_shard_loses_and_repeats_nothing(service, bro
 
 def test_heartbeats_survive_a_shard_longer_than_the_heartbeat(service, broker):
     client, app, _home, _ = service
-    truth = fill_dataset(app.extensions["dicebox"].default_dataset(), 40)
+    truth = fill_dataset(service_context(app).default_dataset(), 40)
     # One shard of 40 items at 0.1 s each (4 s) on a connection with a 1 s heartbeat.
     (processor,) = start_processors(service, broker, 1, "--broker", f"{broker.url}?heartbeat=1",
-                                    "--item-delay", "0.1")
+                                    "--max-items-per-second", "10")
     batch = client.large_batch("dice_60x50", 40)
     assert_exact(batch, truth, 40)
     assert "unavailable" not in processor.output(), processor.output()
@@ -158,10 +158,10 @@ def test_heartbeats_survive_a_shard_longer_than_the_heartbeat(service, broker):
 
 def test_orders_pending_across_a_broker_restart_complete(service, broker):
     client, app, _home, _ = service
-    dataset = app.extensions["dicebox"].default_dataset()
+    dataset = service_context(app).default_dataset()
     truth = fill_dataset(dataset, 220)
     # 8 shards of 1.5 s on 2 processors: most are still pending when the broker goes away.
-    start_processors(service, broker, 2, "--item-delay", "0.03")
+    start_processors(service, broker, 2, "--max-items-per-second", "33")
     orders = {client.place_order("dice_60x50", 200, seed=seed): seed for seed in (1, 2)}
     first = next(iter(orders))
     deadline = time.monotonic() + 20

@@ -38,6 +38,7 @@ def test_tiny_demo_runs_end_to_end(tmp_path):
     assert bundle["categories"] == ["1", "2", "3", "4", "5", "6"]
     report = (out / "report.txt").read_text()
     assert "accuracy:" in report and "confusion matrix" in report
+    assert "evolution's contribution: " in report and "seeded dice CNN" in report and "not measured" not in report
     for png in ("accuracy.png", "confusion.png"):
         assert cv2.imread(str(out / png)) is not None
     # The demo never touched the user's data folder, and stopped its service.

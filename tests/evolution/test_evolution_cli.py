@@ -127,10 +127,29 @@ def test_a_real_tiny_evolution_writes_populations_and_a_champion_that_loads(tmp_
     bundle = load_bundle(run_dir / "champion")
     assert bundle.categories == data.categories and bundle.dataset_version == data.version
     assert bundle.genome == Genome.from_dict(finished["champion_genome"])
-    assert bundle.metrics.accuracy == finished["champion_accuracy"]
-    changes = [e for e in events if e["event"] == "ChampionChanged"]
-    assert changes[-1]["bundle"] == str(run_dir / "champion")
+    # The bundle is the champion retrained at full fidelity, scored on the test split (24 of 120 images).
+    retrained = [e for e in events if e["event"] == "ChampionRetrained"]
+    assert len(retrained) == 1 and retrained[0]["bundle"] == str(run_dir / "champion")
+    assert bundle.metrics.evaluated_on == "test" and bundle.metrics.samples == retrained[0]["test_samples"] == 24
+    assert bundle.metrics.accuracy == finished["champion_test_accuracy"] == retrained[0]["accuracy"]
+    assert retrained[0]["epochs_run"] > 1  # not the search's single epoch
     bundle.load_model()  # the exported network really loads
+    results = json.loads((run_dir / "1" / "results.json").read_text())
+    assert all(r["history"]["val_accuracy"] for r in results if not r["cached"])  # the curves are kept
+
+
+def test_a_time_budget_ends_the_run_with_the_final_retraining_inside_it(tmp_path, npz_file):
+    child = evolve_process(["--data-dir", str(tmp_path / "home"), "--npz", str(npz_file), "--population", "4",
+                            "--time-budget", "3", "--seed", "2", "--run-id", "timed"], tmp_path / "home",
+                           DICEBOX_FAKE_FITNESS_SECONDS="0.25")
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0]["event"] == "RunStarted" and events[0]["time_budget"] == 3.0
+    trained = [e for e in events if e["event"] == "IndividualTrained"]
+    assert trained and all(e["budget_seconds"] == 3.0 and e["budget_used"] <= 3.0 for e in trained)
+    assert [e["event"] for e in events[-2:]] == ["ChampionRetrained", "RunFinished"]
+    assert events[-1]["status"] == "finished" and events[-1]["seconds"] <= 3.0 + 0.5
 
 
 def test_a_run_can_start_from_a_saved_population(tmp_path, npz_file, capsys, monkeypatch):

@@ -7,7 +7,7 @@ from evolution_fakes import tiny_images
 
 from dicebox.evolution import fitness as fitness_module
 from dicebox.evolution.fitness import FakeFitnessRefused, fitness_for, train_fitness
-from dicebox.evolution.orders import OrderResult, TrainingOrder, TrainSpec
+from dicebox.evolution.training_orders import TrainingOrder, TrainingOrderResult, TrainSpec
 from dicebox.genome import Conv2DLayer, DenseLayer, Genome
 
 SPEC = TrainSpec(epochs=1, batch_size=4)
@@ -61,7 +61,22 @@ def test_orders_and_results_round_trip_as_json():
     order = TrainingOrder("run/1/2/abc", Genome((DenseLayer(4),), "sgd"), "dice_60x50", "v9", SPEC)
     assert TrainingOrder.from_json(order.to_json()) == order
     evaluation = fitness_module.Evaluation("ok", 0.75, seconds=1.5, metrics={"accuracy": 0.75})
-    result = OrderResult(order.order_id, "done", evaluation, model=b"\x00keras", worker="host:1")
-    back = OrderResult.from_json(result.to_json())
+    result = TrainingOrderResult(order.order_id, "done", evaluation, model=b"\x00keras", worker="host:1")
+    back = TrainingOrderResult.from_json(result.to_json())
     assert (back.order_id, back.evaluation, back.model, back.worker) == (order.order_id, evaluation, b"\x00keras",
                                                                         "host:1")
+
+
+def test_a_model_comes_back_only_when_it_beats_the_champion_and_fits_the_size_limit():
+    import dataclasses
+
+    tiny = Genome((DenseLayer(4),))
+    data = tiny_images()
+    never, model = train_fitness(tiny, data, SPEC)  # ship_above None: nobody asked for the model
+    assert never.ok and model is None
+    evaluation, model = train_fitness(tiny, data, dataclasses.replace(SPEC, ship_above=-1.0))
+    assert evaluation.ok and model and model[:2] == b"PK"  # a .keras file (zip)
+    _, model = train_fitness(tiny, data, dataclasses.replace(SPEC, ship_above=evaluation.accuracy))
+    assert model is None  # not better than the champion
+    _, model = train_fitness(tiny, data, dataclasses.replace(SPEC, ship_above=-1.0, max_model_bytes=100))
+    assert model is None  # too large to ship

@@ -12,7 +12,7 @@ import dicebox.evolution
 CHECK = """
 import sys
 import dicebox.evolution
-from dicebox.evolution import (champion, dataset, evaluators, events, fake_fitness, fitness, operators, orders,
+from dicebox.evolution import (champion, dataset, evaluators, events, fake_fitness, fitness, operators, training_orders,
                                run_folder, search, taxonomy)
 import dicebox.cli.evolve, dicebox.cli.worker, dicebox.cli.evolve_progress
 from dicebox.cli import build_parser

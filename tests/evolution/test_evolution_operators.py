@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from dicebox.camera.preprocess import Geometry
 from dicebox.config import TaxonomyConfig
 from dicebox.evolution.operators import (
     Taxonomy,
@@ -20,7 +19,16 @@ from dicebox.evolution.operators import (
     select_tournament,
     select_truncation,
 )
-from dicebox.genome import Conv2DLayer, DenseLayer, DropoutLayer, Genome, MaxPool2DLayer, ScoredGenome
+from dicebox.genome import (
+    Augmentation,
+    Conv2DLayer,
+    DenseLayer,
+    DropoutLayer,
+    Genome,
+    MaxPool2DLayer,
+    ScoredGenome,
+)
+from dicebox.images import Geometry
 
 ALL_TYPES = Taxonomy(layer_types=("dense", "dropout", "conv2d", "maxpool2d"), min_layers=1, max_layers=6,
                      min_neurons=4, max_neurons=64, max_filters=16)
@@ -226,3 +234,107 @@ def test_tournament_selection_breeds_valid_generations_and_keeps_the_elite():
         genome.validate(Geometry(28, 28), 2)
     with pytest.raises(ValueError, match="selection"):
         next_generation(members, rng, ALL_TYPES, SMALL, size=6, selection="roulette")
+
+
+# Training genes ---------------------------------------------------------------------------------
+def test_every_training_gene_mutates_one_notch_within_the_taxonomy():
+    genome = Genome((CONV, POOL, DENSE), "adam")  # no genes: the optimizer's rate, the training's batch size
+    adam_only = dataclasses.replace(ALL_TYPES, optimizers=("adam",))
+    rng = random.Random(21)
+    heads, rates, sizes, kinds, batch_norms = set(), set(), set(), set(), set()
+    for _ in range(400):
+        child = mutate(genome, rng, adam_only, 0.3)
+        heads.add(child.head)
+        rates.add(child.learning_rate)
+        sizes.add(child.batch_size)
+        kinds.update(k for k, v in child.augmentation.to_dict().items() if v)
+        batch_norms.update(la.batch_norm for la in child.layers if isinstance(la, Conv2DLayer))
+        assert child.augmentation.to_dict().keys() <= set(ALL_TYPES.augmentations)
+        assert set(child.augmentation.to_dict().values()) <= {0.05, 0.1, 0.2}
+    assert heads == {"flatten", "global_average"}
+    # One log step from adam's 0.001 and from 64 (or unchanged): never a jump across the grid.
+    assert rates == {None, 0.0003, 0.003} and sizes == {None, 32, 128}
+    assert kinds == {"translation", "rotation", "zoom", "contrast"}  # never a flip by default
+    assert batch_norms == {False, True}
+
+
+def test_a_taxonomy_without_the_genes_never_uses_them():
+    off = dataclasses.replace(ALL_TYPES, batch_norm=False, heads=("flatten",), learning_rates=(), batch_sizes=(),
+                              augmentations=())
+    rng = random.Random(22)
+    population = [random_genome(rng, off, Geometry(28, 28)) for _ in range(20)]
+    for _ in range(200):
+        a, b = rng.sample(population, 2)
+        child = mutate(crossover_layers(a, b, rng, off), rng, off, 0.5)
+        population.append(child)
+    for genome in population:
+        assert genome.genes() == {} and not any(getattr(la, "batch_norm", False) for la in genome.layers)
+
+
+def test_flips_only_when_the_taxonomy_lists_them_and_random_genomes_cover_the_genes():
+    flips = dataclasses.replace(ALL_TYPES, augmentations=("horizontal_flip",))
+    rng = random.Random(23)
+    drawn = [random_genome(rng, flips, Geometry(28, 28)) for _ in range(60)]
+    assert {g.augmentation.horizontal_flip for g in drawn} == {False, True}
+    assert not any(g.augmentation.vertical_flip or g.augmentation.translation for g in drawn)
+    assert {g.head for g in drawn} == {"flatten", "global_average"}
+    assert {g.learning_rate for g in drawn} == set(ALL_TYPES.learning_rates)
+    assert {g.batch_size for g in drawn} == set(ALL_TYPES.batch_sizes)
+
+
+def test_crossover_takes_each_gene_from_either_parent():
+    a = Genome((CONV, DENSE), "adam", head="global_average", learning_rate=0.01, batch_size=32,
+               augmentation=Augmentation(translation=0.1, zoom=0.2))
+    b = Genome((Conv2DLayer(8, batch_norm=True), DENSE), "adam", learning_rate=0.0001,
+               augmentation=Augmentation(rotation=0.05))
+    rng = random.Random(24)
+    seen = set()
+    for _ in range(200):
+        child = crossover_layers(a, b, rng, ALL_TYPES)
+        seen.add((child.head, child.learning_rate, child.batch_size, child.augmentation.translation,
+                  child.augmentation.rotation))
+        assert child.augmentation.zoom == child.augmentation.zoom in (0.0, 0.2)
+    heads, rates, sizes, translations, rotations = (set(x) for x in zip(*seen, strict=True))
+    assert heads == {"flatten", "global_average"} and rates == {0.01, 0.0001} and sizes == {32, None}
+    assert translations == {0.1, 0.0} and rotations == {0.05, 0.0}
+
+
+def test_a_taxonomy_saved_before_the_genes_existed_resumes_without_them():
+    saved = {k: v for k, v in ALL_TYPES.to_dict().items()
+             if k not in ("batch_norm", "heads", "learning_rates", "batch_sizes", "augmentations",
+                          "augmentation_levels")}
+    old = Taxonomy.from_dict(saved)
+    assert (old.batch_norm, old.heads, old.learning_rates, old.batch_sizes, old.augmentations) == (
+        False, ("flatten",), (), (), ())
+    assert Taxonomy.from_dict(ALL_TYPES.to_dict()) == ALL_TYPES
+
+
+def test_taxonomy_gene_keys_from_the_configuration_and_their_checks():
+    config = TaxonomyConfig(batch_norm=False, heads=("global_max",), learning_rates=(0.01, 0.001),
+                            batch_sizes=(16,), augmentations=("zoom", "vertical_flip"), augmentation_levels=(0.3,))
+    taxonomy = Taxonomy.from_config(config)
+    assert taxonomy.learning_rates == (0.001, 0.01)  # sorted: mutation steps along the grid
+    assert (taxonomy.heads, taxonomy.batch_sizes, taxonomy.augmentations) == (
+        ("global_max",), (16,), ("zoom", "vertical_flip"))
+    for bad, message in (
+        ({"heads": ("pyramid",)}, "unknown head"),
+        ({"learning_rates": (0.0,)}, "learning_rates"),
+        ({"batch_sizes": (0,)}, "batch_sizes"),
+        ({"augmentations": ("shear",)}, "unknown augmentation"),
+        ({"augmentation_levels": (1.5,)}, "augmentation_levels"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            dataclasses.replace(ALL_TYPES, **bad)
+
+
+def test_the_one_line_summary_in_events_names_the_genes_that_are_set():
+    from dicebox.evolution.events import genome_summary
+
+    plain = genome_summary(Genome((CONV, DENSE), "adam"))
+    assert plain == "adam: conv2d(8,3x3,s1,same,relu) > dense(16,relu)"
+    rich = Genome((Conv2DLayer(8, batch_norm=True), DENSE), "adam", head="global_average", learning_rate=0.003,
+                  batch_size=32, augmentation=Augmentation(translation=0.1, horizontal_flip=True))
+    assert genome_summary(rich) == (
+        "adam: conv2d(8,3x3,s1,same,relu,bn) > dense(16,relu)"
+        " | global_average, lr 0.003, batch 32, aug translation 0.1 horizontal_flip"
+    )

@@ -16,10 +16,10 @@ import pytest
 
 from dicebox.evolution.dataset import DataSpec
 from dicebox.evolution.events import IndividualTrained
-from dicebox.evolution.orders import TrainSpec
 from dicebox.evolution.run_folder import RunFolder
 from dicebox.evolution.search import Evolution, SearchError, SearchSettings
 from dicebox.evolution.taxonomy import Taxonomy
+from dicebox.evolution.training_orders import TrainSpec
 from dicebox.genome import read_population
 
 pytestmark = pytest.mark.broker

@@ -18,10 +18,10 @@ from dicebox.evolution.events import (
     RunStarted,
     event_to_json,
 )
-from dicebox.evolution.orders import Evaluation, OrderResult, TrainSpec
 from dicebox.evolution.run_folder import RunFolder
 from dicebox.evolution.search import Evolution, SearchError, SearchSettings
 from dicebox.evolution.taxonomy import Taxonomy
+from dicebox.evolution.training_orders import Evaluation, TrainingOrderResult, TrainSpec
 from dicebox.genome import read_population
 
 TAXONOMY = Taxonomy(min_neurons=4, max_neurons=64, max_layers=4, max_filters=16)
@@ -201,7 +201,7 @@ def test_results_delivered_twice_are_recorded_once():
             if self.repeat:
                 return self.repeat.pop()
             result = super().next_result(cancel)
-            self.repeat.append(OrderResult(result.order_id, result.kind, result.evaluation))
+            self.repeat.append(TrainingOrderResult(result.order_id, result.kind, result.evaluation))
             return result
 
     data = tiny_images()

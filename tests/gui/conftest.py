@@ -1,8 +1,13 @@
-"""GUI tests run on Qt's offscreen platform."""
+"""GUI tests run on Qt's offscreen platform, or on the one DICEBOX_TEST_QT_PLATFORM names (``xcb`` on a
+real or virtual X display: tests/test_gui_on_a_display.py runs them there too)."""
 
 import os
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ["QT_QPA_PLATFORM"] = os.environ.get("DICEBOX_TEST_QT_PLATFORM", "offscreen")
+
+from dicebox.gui.qt_platform import prepare_environment  # noqa: E402
+
+prepare_environment()  # as the app does, before pytest-qt creates the QApplication
 
 import pytest  # noqa: E402
 
@@ -15,7 +20,7 @@ def dice_bundle(tmp_path_factory):
     from dicebox.bundle import save_bundle
     from dicebox.camera import Geometry, synthetic_dataset
     from dicebox.genome import default_genome
-    from dicebox.labelled import LabelledImages
+    from dicebox.images import LabelledImages
     from dicebox.training import TrainOptions, run_training
 
     geometry = Geometry(60, 50, 1)

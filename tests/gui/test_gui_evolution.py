@@ -35,8 +35,9 @@ def test_evolution_panel_plots_a_real_run(qtbot, window):  # noqa: F811
     assert panel.table.rowCount() == 4
     qtbot.waitUntil(lambda: panel.child is None, timeout=60_000)
     assert "finished" in panel.status.text()
-    assert panel.champion_path is not None and (panel.champion_path / "bundle.json").is_file()
-    assert panel.matrix.matrix is not None and panel.matrix.matrix.sum() > 0
+    assert panel.runs.model_path is not None and (panel.runs.model_path / "bundle.json").is_file()
+    qtbot.waitUntil(lambda: panel.matrix.matrix is not None, timeout=10_000)
+    assert panel.matrix.matrix.sum() > 0
     qtbot.mouseClick(panel.follow, Qt.LeftButton)
     qtbot.waitUntil(lambda: window.classifier.classifier is not None, timeout=60_000)
 

@@ -102,9 +102,10 @@ def test_frames_recorded_while_the_service_is_down_arrive_exactly_once(qtbot, wi
     qtbot.waitUntil(lambda: window.delivery.state().pending >= 5, timeout=20_000)
     qtbot.waitUntil(lambda: window.service_bar.light.state is False, timeout=10_000)  # the light turns red
     assert int(window.service_bar.spool.text().split()[1]) >= 5
+    assert "cannot reach" in window.service_bar.spool.toolTip(), "the operator sees why frames wait"
     window.recorder.update(recording=False)
     kept = window.recorder.stats.kept
-    window.link.local = None
+    window.link.core.local = None  # forgotten: start_local has nothing to stop
     window.link.start_local()  # back, on a new port
     qtbot.waitUntil(lambda: window.link.client is not None and window.link.url != old_url, timeout=60_000)
     assert window.link.local.data_dir == data_dir
@@ -126,3 +127,18 @@ def test_unreachable_remote_service_shows_a_dialog(qtbot, window):
                     timeout=20_000)
     assert "127.0.0.1:9" in window.last_dialog.text()
     assert window.link.client is None
+
+
+@pytest.mark.parametrize("typed", ["Dog", "CONIN$"])
+def test_a_category_windows_or_macos_would_merge_is_refused_in_a_dialog(qtbot, window, monkeypatch, typed):
+    from PyQt5.QtWidgets import QInputDialog, QMessageBox
+
+    window.labels.set_counts({"dog": 3})
+    warnings = []
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: (typed, True)))
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda _parent, title, text: warnings.append(text)))
+    added = []
+    window.labels.categoryAdded.connect(added.append)
+    window.labels._ask_category()
+    assert len(warnings) == 1 and typed in warnings[0], warnings
+    assert window.labels.categories == ["dog"] and added == []

@@ -24,7 +24,7 @@ from dicebox.bundle import (
     load_bundle,
     save_bundle,
 )
-from dicebox.camera.preprocess import Geometry
+from dicebox.images import Geometry
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -63,14 +63,10 @@ def test_train_from_the_dataset_store(shapes_data, tmp_path, capsys):
     store = DatasetStore(config.datasets_dir)
     dataset = store.dataset("shapes_20x16")
     picked = range(0, len(shapes_data), 4)
-    dataset.store_many(
-        [(shapes_data.images[i], shapes_data.categories[shapes_data.labels[i]]) for i in picked]
-    )
+    dataset.store_many([(shapes_data.images[i], shapes_data.categories[shapes_data.labels[i]]) for i in picked])
     store.close()
     out = tmp_path / "model"
-    code = main(
-        ["train", "--data-dir", str(home), "--dataset", "shapes_20x16", "--out", str(out), "--epochs", "1"]
-    )
+    code = main(["train", "--data-dir", str(home), "--dataset", "shapes_20x16", "--out", str(out), "--epochs", "1"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     bundle = load_bundle(out)
@@ -81,9 +77,7 @@ def test_train_from_the_dataset_store(shapes_data, tmp_path, capsys):
 
 def _bad_genome(tmp_path):
     path = tmp_path / "big-kernel.json"
-    path.write_text(
-        json.dumps({"optimizer": "adam", "layers": [{"type": "conv2d", "filters": 4, "kernel_size": 30}]})
-    )
+    path.write_text(json.dumps({"optimizer": "adam", "layers": [{"type": "conv2d", "filters": 4, "kernel_size": 30}]}))
     return path
 
 
@@ -111,8 +105,45 @@ def test_bad_input_is_one_line_and_exit_2(npz_file, tmp_path, capsys, extra, mes
 
 def test_no_images(tmp_path, capsys):
     empty = tmp_path / "empty.npz"
-    np.savez(
-        empty, images=np.zeros((0, 16, 20, 1), np.uint8), labels=np.zeros(0, np.int64), categories=["a", "b"]
-    )
+    np.savez(empty, images=np.zeros((0, 16, 20, 1), np.uint8), labels=np.zeros(0, np.int64), categories=["a", "b"])
     code = main(["train", "--data-dir", str(tmp_path), "--npz", str(empty), "--out", str(tmp_path / "m")])
     assert code == 2 and "no images to train on" in capsys.readouterr().err
+
+
+def _train_with_genome_text(text: str, npz_file, tmp_path, capsys, *extra: str) -> tuple[int, str, float]:
+    import time
+
+    genome = tmp_path / "genome.json"
+    genome.write_text(text)
+    argv = ["train", "--data-dir", str(tmp_path / "home"), "--npz", str(npz_file), "--genome", str(genome)]
+    started = time.monotonic()
+    code = main([*argv, "--out", str(tmp_path / "model"), "--epochs", "1", "--quiet", *extra])
+    return code, capsys.readouterr().err, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (json.dumps({"layers": [{"type": "dense", "size": 10**9}]}), "parameters"),
+        (json.dumps({"layers": [{"type": "dropout", "rate": 0.1}] * 1_000}), "at most 256 layers"),
+        (json.dumps({"layers": [{"type": "dropout", "rate": 0.1}] * 100_000}), "bytes"),
+        ("[" * 100_000, "nested"),
+        ('{"a":' * 50_000, "nested"),
+    ],
+    ids=["billion-neuron-dense", "1000-layers", "100k-layers", "deep-list", "deep-object"],
+)
+def test_train_refuses_oversized_genomes_at_once(text, says, npz_file, tmp_path, capsys):
+    code, err, seconds = _train_with_genome_text(text, npz_file, tmp_path, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dicebox: error:") and says in lines[0], err
+    assert "Traceback" not in err and "--repair" not in err
+    assert seconds < 5, f"took {seconds:.1f} s to refuse"
+    assert not (tmp_path / "model").exists()
+
+
+def test_train_max_parameters_flag_sets_the_limit(npz_file, tiny_genome_file, tmp_path, capsys):
+    code, err, _ = _train_with_genome_text(
+        tiny_genome_file.read_text(), npz_file, tmp_path, capsys, "--max-parameters", "100"
+    )
+    assert code == 2 and "more than the limit of 100" in err, err

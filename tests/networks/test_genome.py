@@ -9,9 +9,9 @@ import random
 
 import pytest
 
-from dicebox.camera.preprocess import Geometry
 from dicebox.genome import (
     ACTIVATIONS,
+    Augmentation,
     Conv2DLayer,
     DenseLayer,
     DropoutLayer,
@@ -26,6 +26,7 @@ from dicebox.genome import (
     save_genome,
     write_population,
 )
+from dicebox.images import Geometry
 
 # The original's test fixture (dicebox.core test/fixtures/dicebox.lonestar.json), shortened.
 ORIGINAL_LONESTAR = """{
@@ -332,3 +333,82 @@ def test_population_errors(tmp_path, content, message):
     with pytest.raises(GenomeError) as info:
         read_population(path)
     assert message in str(info.value)
+
+
+# Training genes -----------------------------------------------------------------------------------
+RICH = {
+    "optimizer": "sgd",
+    "head": "global_average",
+    "learning_rate": 0.003,
+    "batch_size": 32,
+    "augmentation": {"translation": 0.1, "contrast": 0.2, "vertical_flip": True},
+    "layers": [
+        {"type": "conv2d", "filters": 8, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same",
+         "activation": "relu", "batch_norm": True},
+        {"type": "dense", "size": 16, "activation": "relu"},
+    ],
+}
+
+
+def test_training_genes_round_trip_and_count_in_the_fingerprint():
+    genome = Genome.from_dict(RICH)
+    assert genome.to_dict() == RICH
+    assert Genome.from_json(genome.to_json()) == genome
+    assert (genome.head, genome.learning_rate, genome.batch_size) == ("global_average", 0.003, 32)
+    assert genome.augmentation == Augmentation(translation=0.1, contrast=0.2, vertical_flip=True)
+    assert genome.layers[0].batch_norm
+    prints = {genome.fingerprint()}
+    for change in (
+        {"head": "flatten"},
+        {"learning_rate": None},
+        {"batch_size": 64},
+        {"augmentation": Augmentation(translation=0.1, contrast=0.2)},
+        {"layers": (Conv2DLayer(8), DenseLayer(16))},
+    ):
+        prints.add(dataclasses.replace(genome, **change).fingerprint())
+    assert len(prints) == 6
+
+
+def test_genes_at_their_defaults_leave_the_json_and_fingerprint_of_old_genomes_alone():
+    plain = Genome.from_json(ORIGINAL_LONESTAR)
+    explicit = Genome.from_dict(
+        {**json.loads(ORIGINAL_LONESTAR), "head": "flatten", "learning_rate": None, "batch_size": None,
+         "augmentation": {}}
+    )
+    assert explicit == plain and explicit.fingerprint() == plain.fingerprint()
+    assert "head" not in plain.to_dict() and "augmentation" not in plain.to_dict()
+    conv = {**SPEC_EXAMPLE["layers"][2], "batch_norm": False}
+    assert Conv2DLayer(**{k: v for k, v in conv.items() if k != "type"}).to_dict() == SPEC_EXAMPLE["layers"][2]
+    assert default_genome().fingerprint() == "61d05a7a90622fd8"  # the default network is unchanged
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"head": "pyramid"}, "unknown head 'pyramid'"),
+        ({"learning_rate": 0}, "learning_rate must be a number in (0, 10]"),
+        ({"learning_rate": "fast"}, "learning_rate must be a number"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"batch_size": 10**6}, "batch_size must be at most"),
+        ({"augmentation": {"rotation": 1.5}}, "augmentation rotation must be a number in [0, 1)"),
+        ({"augmentation": {"shear": 0.1}}, "unknown augmentation 'shear'"),
+        ({"augmentation": {"horizontal_flip": "yes"}}, "horizontal_flip must be true or false"),
+        ({"augmentation": [0.1]}, "augmentation must be a JSON object"),
+        ({"layers": [{"type": "conv2d", "filters": 4, "batch_norm": 1}]}, "batch_norm must be true or false"),
+    ],
+)
+def test_bad_training_genes_are_refused_with_their_name(change, message):
+    with pytest.raises(GenomeError) as info:
+        Genome.from_dict({**RICH, **change})
+    assert message in str(info.value)
+
+
+def test_parameter_count_with_batch_norm_and_global_pooling_by_hand():
+    genome = Genome.from_dict(RICH)
+    conv = 3 * 3 * 1 * 8 + 4 * 8  # no bias; scale, offset, moving mean and variance
+    assert genome.parameter_count(MNIST, 10) == conv + (8 + 1) * 16 + (16 + 1) * 10
+    flat = dataclasses.replace(genome, head="flatten")
+    assert flat.parameter_count(MNIST, 10) == conv + (28 * 28 * 8 + 1) * 16 + (16 + 1) * 10
+    pooled_only = Genome((Conv2DLayer(5),), head="global_max")
+    assert pooled_only.parameter_count(MNIST, 3) == (9 + 1) * 5 + (5 + 1) * 3
+    assert "learning_rate 0.003" in genome.describe() and "translation=0.1" in genome.describe()

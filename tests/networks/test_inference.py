@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dicebox.bundle import BundleError, IncompatibleBundle, load_bundle
-from dicebox.camera.preprocess import Geometry, to_geometry
+from dicebox.images import Geometry, to_geometry
 from dicebox.inference import Classification, Classifier, ClassifyError
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dicebox.camera.preprocess import Geometry
 from dicebox.genome import (
     OPTIMIZERS,
+    Augmentation,
     Conv2DLayer,
     DenseLayer,
     DropoutLayer,
     Genome,
     GenomeError,
+    MaxPool2DLayer,
     default_genome,
 )
+from dicebox.images import Geometry
 from dicebox.networks import LEARNING_RATES, build_model
 
 
@@ -28,6 +30,18 @@ from dicebox.networks import LEARNING_RATES, build_model
             Geometry(20, 16),
         ),
         (Genome((DenseLayer(7, "tanh"), DropoutLayer(0.5), DenseLayer(5, "elu"))), Geometry(9, 7)),
+        (
+            Genome(
+                (Conv2DLayer(6, 3, batch_norm=True), MaxPool2DLayer(2), Conv2DLayer(4, 3, activation="selu"),
+                 DenseLayer(5)),
+                head="global_average",
+                augmentation=Augmentation(translation=0.1, rotation=0.1, zoom=0.1, contrast=0.1,
+                                          horizontal_flip=True, vertical_flip=True),
+            ),
+            Geometry(20, 16, 3),
+        ),
+        (Genome((Conv2DLayer(3, 3, batch_norm=True, activation="tanh"),), head="global_max"), Geometry(9, 7)),
+        (Genome((DropoutLayer(0.1),), head="global_average"), Geometry(9, 7, 3)),
     ],
 )
 def test_model_shape_and_parameter_count(genome, geometry):
@@ -58,6 +72,40 @@ def test_every_optimizer_compiles(optimizer):
     genome = Genome((DenseLayer(4),), optimizer=optimizer)
     model = build_model(genome, Geometry(4, 4), 2)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(LEARNING_RATES[optimizer])
+
+
+def test_the_genome_learning_rate_wins_over_the_callers_and_the_optimizers():
+    genome = Genome((DenseLayer(4),), optimizer="sgd", learning_rate=0.0003)
+    model = build_model(genome, Geometry(4, 4), 2, learning_rate=0.5)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.0003)
+    model = build_model(Genome((DenseLayer(4),), optimizer="sgd"), Geometry(4, 4), 2, learning_rate=0.5)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.5)
+
+
+def test_augmentation_changes_images_only_in_training_and_batch_norm_sits_before_the_activation():
+    genome = Genome(
+        (Conv2DLayer(4, 3, batch_norm=True, activation="elu"),),
+        augmentation=Augmentation(translation=0.2, rotation=0.1),
+    )
+    model = build_model(genome, Geometry(12, 10), 2, seed=1)
+    names = [layer.name for layer in model.layers]
+    assert names.index("augment_translation") < names.index("conv2d_0") < names.index("conv2d_0_batch_norm")
+    assert names.index("conv2d_0_batch_norm") < names.index("conv2d_0_elu")
+    assert model.get_layer("conv2d_0").get_config()["activation"] == "linear"
+    images = np.random.default_rng(0).integers(0, 256, (8, 10, 12, 1), dtype=np.uint8)
+    seen = keras_model_upto(model, "augment_rotation")
+    scaled = images / 255.0
+    np.testing.assert_allclose(np.asarray(seen(images, training=False)), scaled, atol=1e-6)
+    assert np.abs(np.asarray(seen(images, training=True)) - scaled).max() > 0.1
+    # No flip unless asked: the default genome's network has no augmentation at all.
+    assert not [n for n in [la.name for la in build_model(default_genome(), Geometry(12, 10), 2).layers]
+                if n.startswith("augment")]
+
+
+def keras_model_upto(model, name):
+    import keras
+
+    return keras.Model(model.input, model.get_layer(name).output)
 
 
 def test_invalid_genome_is_refused_before_building():

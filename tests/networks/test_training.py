@@ -10,7 +10,7 @@ import pytest
 from synthetic_images import TINY
 
 from dicebox.genome import Conv2DLayer, Genome, GenomeError
-from dicebox.labelled import LabelledImages
+from dicebox.images import LabelledImages
 from dicebox.training import (
     BatchProgress,
     EpochEnd,
@@ -71,6 +71,17 @@ def test_early_stopping_keeps_the_best_epoch(shapes_data):
     assert result.stopped_early and result.epochs_run == result.best_epoch + 1 < 40
     best = max(result.history["val_accuracy"])
     assert result.metrics.accuracy == pytest.approx(best, abs=1e-6)  # the restored weights are the best
+
+
+def test_a_hopeless_network_stops_at_its_rung_and_a_time_limit_stops_before_the_next_epoch(shapes_data):
+    hopeless = run_training(TINY, shapes_data, TrainOptions(epochs=6, batch_size=32, seed=1, rungs=((2, 1.01),)))
+    assert (hopeless.epochs_run, hopeless.stop_reason) == (2, "rung")
+    assert hopeless.training_info()["stop_reason"] == "rung"
+    passing = run_training(TINY, shapes_data, TrainOptions(epochs=3, batch_size=32, seed=1, patience=0,
+                                                           rungs=((1, 0.0),)))
+    assert (passing.epochs_run, passing.stop_reason) == (3, "")
+    limited = run_training(TINY, shapes_data, TrainOptions(epochs=6, batch_size=32, seed=1, time_limit=1e-3))
+    assert (limited.epochs_run, limited.stop_reason) == (1, "time limit")
 
 
 class TripAfter(threading.Event):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -42,7 +41,7 @@ def test_dockerignore_lets_in_what_pip_install_needs():
              if line.strip() and not line.startswith("#")]
     assert rules[0] == "*"
     for needed in ("setup.py", "pyproject.toml", "README.md", "dicebox/", "gui/", "camera/", "assets/",
-                   "packaging/docker/"):
+                   "packaging/docker/", "requirements/"):
         assert f"!{needed}" in rules
 
 
@@ -52,7 +51,8 @@ def test_compose_stack_shares_data_and_broker():
     services = stack["services"]
     assert services["rabbitmq"]["image"].endswith("-management")
     commands = {name: service["command"][0] for name, service in services.items() if "command" in service}
-    assert commands == {"sensory": "serve", "batch-processor": "batch-processor", "worker": "worker"}
+    assert commands == {"sensory": "serve", "sensory-replica": "serve", "batch-processor": "batch-processor",
+                        "worker": "worker"}
     for name in commands:
         service = services[name]
         assert "dicebox-data:/data" in service["volumes"]
@@ -62,14 +62,11 @@ def test_compose_stack_shares_data_and_broker():
     assert set(stack["volumes"]) >= {"dicebox-data"}
 
 
-def test_server_requirements_leave_out_the_desktop():
-    spec = importlib.util.spec_from_file_location("server_requirements",
-                                                  ROOT / "packaging" / "docker" / "server_requirements.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    from importlib.metadata import requires
-
-    kept = [r for r in requires("dicebox") or [] if "extra ==" not in r
-            and re.match(r"[A-Za-z0-9._-]+", r).group(0).lower() not in module.DESKTOP_ONLY]
-    assert any(r.lower().startswith(("flask", "waitress")) for r in kept)
-    assert not any(r.lower().startswith(("pyqt5", "matplotlib")) for r in kept)
+def test_the_image_installs_the_server_and_trainer_roles_pinned():
+    (build,) = [args for kind, args in dockerfile_instructions() if kind == "RUN" and "pip install" in args]
+    assert "pip install --no-deps ." in build
+    assert "-c requirements/constraints.txt -r requirements/server.txt -r requirements/trainer.txt" in build
+    for role in ("server", "trainer"):
+        text = (ROOT / "requirements" / f"{role}.txt").read_text(encoding="utf-8").lower()
+        listed = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert listed and not [line for line in listed if line.startswith(("pyqt5", "matplotlib"))]

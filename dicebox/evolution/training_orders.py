@@ -1,7 +1,7 @@
 """Training orders and their results: what the search hands to an evaluator and gets back.
 
 The same records travel to local worker processes (pickled) and through RabbitMQ (JSON via
-:meth:`TrainingOrder.to_json` / :meth:`OrderResult.to_json`; the trained model rides along as
+:meth:`TrainingOrder.to_json` / :meth:`TrainingOrderResult.to_json`; the trained model rides along as
 base64 so the search can export a champion trained on another machine).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,16 +19,28 @@ STATUSES = ("ok", "failed")
 # What happened to an order: "done" (an Evaluation, ok or failed), "refused" (this worker cannot
 # train it, e.g. its data set version differs: another worker may) or "error" (fatal for the run).
 KINDS = ("done", "refused", "error")
-FITNESSES = ("train", "fake")
 
 
 class InvalidMessage(ValueError):
     """A message that is not a training order or result."""
 
 
+#: A trained model larger than this is not shipped back (base64 over RabbitMQ grows it by a third).
+MAX_MODEL_BYTES = 32_000_000
+
+
 @dataclass(frozen=True)
 class TrainSpec:
-    """How every individual is trained; ``fitness`` "fake" is the test hook (see fake_fitness)."""
+    """How an individual is trained; ``fitness`` names a registered fitness function
+    (:mod:`dicebox.evolution.fitness_registry`: "train" trains, "fake" is the test hook).
+
+    ``test_share`` of the data (stratified, fixed by ``seed``) is the run's test split: search
+    orders never see it; the ``final`` order (the champion's retraining) trains on the rest and
+    is scored on it. Per order the search also sets ``rungs`` ((epoch, minimum validation
+    accuracy so far) pairs: below it, training stops there), ``time_limit`` (seconds: no epoch
+    starts that would end past it) and ``ship_above`` (the model comes back only when its
+    accuracy beats this, and it is at most ``max_model_bytes``; None: never).
+    """
 
     epochs: int = 3
     batch_size: int = 64
@@ -35,12 +48,23 @@ class TrainSpec:
     patience: int = 2
     seed: int | None = 0
     fitness: str = "train"
+    test_share: float = 0.0
+    final: bool = False
+    rungs: tuple[tuple[int, float], ...] = ()
+    time_limit: float | None = None
+    ship_above: float | None = None
+    max_model_bytes: int = MAX_MODEL_BYTES
 
     def __post_init__(self) -> None:
-        if self.fitness not in FITNESSES:
-            raise ValueError(f"unknown fitness {self.fitness!r}")
+        if not isinstance(self.fitness, str) or not self.fitness:
+            raise ValueError(f"fitness must name a registered fitness function, got {self.fitness!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if not 0 <= self.test_share < 1:
+            raise ValueError(f"test_share must be in [0, 1), got {self.test_share}")
+        if self.time_limit is not None and not (self.time_limit > 0 and math.isfinite(self.time_limit)):
+            raise ValueError(f"time_limit must be a positive number of seconds, got {self.time_limit}")
+        object.__setattr__(self, "rungs", tuple((int(e), float(m)) for e, m in self.rungs))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,7 +153,7 @@ class TrainingOrder:
 
 
 @dataclass(frozen=True, eq=False)
-class OrderResult:
+class TrainingOrderResult:
     """The answer to one order; ``model`` is the trained ``.keras`` file (None if not kept)."""
 
     order_id: str
@@ -156,7 +180,7 @@ class OrderResult:
         }).encode("utf-8")
 
     @classmethod
-    def from_json(cls, body: bytes | str) -> OrderResult:
+    def from_json(cls, body: bytes | str) -> TrainingOrderResult:
         try:
             data = json.loads(body)
             evaluation = data.get("evaluation")

@@ -1,4 +1,5 @@
-"""The one preprocessing function shared by recording, storing, training and classification.
+"""The data set geometry and the one preprocessing function shared by recording, storing, training
+and classification.
 
 Every image that reaches a network passes through :func:`to_geometry`, so a frame classified live
 looks exactly like the frames the network was trained on. Arrays are uint8, height x width x

@@ -1,9 +1,5 @@
-"""Connecting to RabbitMQ: parameters that fail fast, and URLs safe to print.
-
-Shared by the batch-order backend and the evolution workers (which also share the consume loop,
-:func:`consume_until_stopped`); pika is imported only in modules
-whose names say ``rabbit``.
-"""
+"""Connecting to RabbitMQ: parameters that fail fast, URLs safe to print, and the consume loop
+that reconnects (:func:`consume_until_stopped`)."""
 
 from __future__ import annotations
 
@@ -44,6 +40,11 @@ def connection_parameters(
     params.connection_attempts = 1
     params.client_properties = {"connection_name": name}
     return params
+
+
+def training_parameters(url: str, *, name: str, heartbeat: int = 30) -> pika.URLParameters:
+    """Evolution connections: training takes long, so a blocked broker is waited on longer."""
+    return connection_parameters(url, name=name, heartbeat=heartbeat, timeout=5.0, blocked_timeout=30.0)
 
 
 def redacted(url: str) -> str:
