@@ -47,8 +47,9 @@ def test_use_this_model_after_train_one_network_and_after_an_evolution(qtbot, wi
     panel.handle_event({"event": "TrainFinished", "bundle": str(trained), "accuracy": 0.5,
                         "evaluated_on": "validation", "best_epoch": 3, "epochs_run": 5})
     panel.childEnded.emit("training", 0)
-    qtbot.waitUntil(panel.use_model.isEnabled, timeout=5_000)
-    assert "Training finished: trained-20261201-120000, 50.0 % validation accuracy" in panel.status.text()
+    # The monitor tells "model ready" and then "child ended": two queued events, both must arrive.
+    finished = "Training finished: trained-20261201-120000, 50.0 % validation accuracy"
+    qtbot.waitUntil(lambda: panel.use_model.isEnabled() and finished in panel.status.text(), timeout=5_000)
     qtbot.mouseClick(panel.use_model, Qt.LeftButton)
     qtbot.waitUntil(lambda: _loaded(window, trained), timeout=60_000)
     assert window.classify.source.currentData() == str(trained), "the drop-down shows the model in use"
