@@ -30,7 +30,7 @@ import numpy as np
 import pika
 
 from dicebox.batches.embedded import EmbeddedOrders
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 from dicebox.config import load_config
 from dicebox.service import create_app, service_context
 from dicebox.service.server import ServiceServer

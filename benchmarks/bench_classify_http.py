@@ -21,15 +21,15 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
 
-from dicebox.bundle import save_bundle  # noqa: E402
 from dicebox.camera import Geometry, synthetic_dataset  # noqa: E402
 from dicebox.config import load_config  # noqa: E402
-from dicebox.genome import default_genome  # noqa: E402
 from dicebox.images import LabelledImages  # noqa: E402
-from dicebox.inference import Classifier  # noqa: E402
+from dicebox.nets.bundle import save_bundle  # noqa: E402
+from dicebox.nets.genome import default_genome  # noqa: E402
+from dicebox.nets.inference import Classifier  # noqa: E402
+from dicebox.nets.training import TrainOptions, run_training  # noqa: E402
 from dicebox.service import create_app  # noqa: E402
 from dicebox.service.server import ServiceServer  # noqa: E402
-from dicebox.training import TrainOptions, run_training  # noqa: E402
 
 KEY = "bench-key"
 

@@ -52,7 +52,7 @@ from dicebox.evolution.search import Evolution, SearchSettings  # noqa: E402
 from dicebox.evolution.taxonomy import Taxonomy  # noqa: E402
 from dicebox.evolution.training_orders import TrainSpec  # noqa: E402
 from dicebox.images import LabelledImages  # noqa: E402
-from dicebox.training import stratified_split  # noqa: E402
+from dicebox.nets.training import stratified_split  # noqa: E402
 
 MNIST = Path("/work/shared/data/mnist_28x28/data")
 TAXONOMY = Taxonomy.from_config(TaxonomyConfig())  # the configuration's defaults

@@ -13,7 +13,7 @@ images and the same wall-clock budget, run one after the other on the same machi
   retraining inside the budget; its bundle is scored on the test images.
 - ``random``: the same with ``strategy="random"`` (random genomes, the same rungs, the same final
   retraining, the same budget in seconds).
-- ``default``: :func:`dicebox.genome.default_genome` trained with the final retraining's settings
+- ``default``: :func:`dicebox.nets.genome.default_genome` trained with the final retraining's settings
   (10 % validation for early stopping, patience 5) for up to the whole budget (``time_limit=B``).
 
 Tasks: ``mnist``: the 100 handwritten digits in /work/shared/data/mnist_28x28 (10 per class), a
@@ -51,9 +51,9 @@ from dicebox.evolution.run_folder import RunFolder  # noqa: E402
 from dicebox.evolution.search import Evolution, SearchSettings  # noqa: E402
 from dicebox.evolution.taxonomy import Taxonomy  # noqa: E402
 from dicebox.evolution.training_orders import TrainSpec  # noqa: E402
-from dicebox.genome import default_genome  # noqa: E402
 from dicebox.images import LabelledImages  # noqa: E402
-from dicebox.training import TrainOptions, run_training, stratified_split  # noqa: E402
+from dicebox.nets.genome import default_genome  # noqa: E402
+from dicebox.nets.training import TrainOptions, run_training, stratified_split  # noqa: E402
 
 TAXONOMY = Taxonomy.from_config(TaxonomyConfig())  # the configuration's defaults
 FINAL_PATIENCE = 5

@@ -57,15 +57,15 @@ def main() -> None:
         import numpy as np
         from PyQt5.QtCore import QTimer
 
-        from dicebox.bundle import save_bundle
         from dicebox.camera import Geometry, synthetic_dataset
-        from dicebox.client import SensoryClient
+        from dicebox.client.http import SensoryClient
         from dicebox.config import load_config
-        from dicebox.genome import default_genome
         from dicebox.gui.app import build_window
         from dicebox.gui.qt_platform import application
         from dicebox.images import LabelledImages
-        from dicebox.training import TrainOptions, run_training
+        from dicebox.nets.bundle import save_bundle
+        from dicebox.nets.genome import default_genome
+        from dicebox.nets.training import TrainOptions, run_training
 
         geometry = Geometry(60, 50, 1)
         images, labels = synthetic_dataset(20, geometry, seed=1)

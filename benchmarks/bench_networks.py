@@ -31,8 +31,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from synthetic_images import digits, shapes  # noqa: E402
 
-from dicebox.genome import default_genome  # noqa: E402
-from dicebox.training import (  # noqa: E402
+from dicebox.nets.genome import default_genome  # noqa: E402
+from dicebox.nets.training import (  # noqa: E402
     EpochEnd,
     TrainOptions,
     TrainResult,
@@ -50,8 +50,8 @@ def percentiles(seconds: list[float]) -> str:
 
 
 def bench_latency(frames: int) -> None:
-    from dicebox.bundle import save_bundle
-    from dicebox.inference import Classifier
+    from dicebox.nets.bundle import save_bundle
+    from dicebox.nets.inference import Classifier
 
     data = shapes(per_class=50, width=60, height=50)
     result = run_training(default_genome(), data, TrainOptions(epochs=2, seed=0))
@@ -86,7 +86,7 @@ def bench_latency(frames: int) -> None:
 def bench_throughput(epochs: int, rounds: int) -> None:
     import keras
 
-    from dicebox.networks import build_model
+    from dicebox.nets.build import build_model
 
     data = shapes(per_class=750, width=60, height=50)  # 3000 images
     options = TrainOptions(epochs=epochs, batch_size=64, seed=0, patience=0)

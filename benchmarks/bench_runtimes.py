@@ -5,7 +5,7 @@ Run from the repository root::
     /work/venv/bin/python benchmarks/bench_runtimes.py [--frames 2000]
 
 The model is the default CNN on 60x50 grey input (what ``dicebox demo`` trains), saved as a bundle
-and exported with ``dicebox.model_export``; each runtime classifies the same exact-size uint8 frames
+and exported with ``dicebox.nets.export``; each runtime classifies the same exact-size uint8 frames
 one at a time through :meth:`Classifier.classify` (preprocessing included) and then in batches of 32.
 The TFLite runtime is ai-edge-litert when installed, otherwise TensorFlow's own interpreter.
 """
@@ -25,13 +25,13 @@ sys.path[:0] = [str(REPO)]
 
 import numpy as np  # noqa: E402
 
-from dicebox.bundle import save_bundle  # noqa: E402
-from dicebox.genome import default_genome  # noqa: E402
 from dicebox.images import Geometry  # noqa: E402
-from dicebox.inference import Classifier  # noqa: E402
-from dicebox.model_export import export_model  # noqa: E402
-from dicebox.networks import build_model  # noqa: E402
-from dicebox.runtimes import installed  # noqa: E402
+from dicebox.nets.build import build_model  # noqa: E402
+from dicebox.nets.bundle import save_bundle  # noqa: E402
+from dicebox.nets.export import export_model  # noqa: E402
+from dicebox.nets.genome import default_genome  # noqa: E402
+from dicebox.nets.inference import Classifier  # noqa: E402
+from dicebox.nets.runtimes import installed  # noqa: E402
 
 GEOMETRY = Geometry(60, 50, 1)
 CATEGORIES = tuple(str(face) for face in range(1, 7))

@@ -37,7 +37,7 @@ import numpy as np
 import requests
 from flask import jsonify, request
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 from dicebox.config import load_config
 from dicebox.service import create_app, service_context
 from dicebox.service.server import ServiceServer

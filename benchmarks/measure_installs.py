@@ -206,9 +206,9 @@ import json, os, sys
 from pathlib import Path
 import cv2
 from dicebox.camera.synthetic import SyntheticDiceSource
-from dicebox.client import SensoryClient
-from dicebox.delivery import FrameDelivery
-from dicebox.inference import Classifier
+from dicebox.client.http import SensoryClient
+from dicebox.client.delivery import FrameDelivery
+from dicebox.nets.inference import Classifier
 
 url, spool, kit = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 source = SyntheticDiceSource(seed=9, width=120, height=100)
@@ -348,7 +348,7 @@ def check_roles(venvs: dict[str, Venv], work: Path) -> None:
         )
         answer = venvs["all"].py(
             "import sys; sys.modules['tensorflow'] = None\n"
-            "from dicebox.inference import Classifier; import numpy as np\n"
+            "from dicebox.nets.inference import Classifier; import numpy as np\n"
             "c = Classifier.from_bundle(sys.argv[1], runtime='tflite'); print(c.runtime)",
             str(lite),
             env=child_env(),

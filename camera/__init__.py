@@ -1,6 +1,6 @@
 """Frame sources, threaded capture and regions of interest, installed as ``dicebox.camera``.
 
-Depends on OpenCV and numpy only.
+Depends on OpenCV, numpy and the core's images package (:mod:`dicebox.images`) only.
 """
 
 from dicebox.images import Geometry, to_geometry

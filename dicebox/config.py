@@ -4,7 +4,7 @@ Precedence, lowest first: built-in defaults, the INI file, environment variables
 or, as the original read them, ``<KEY>`` in capitals), then command-line flags. The INI file is the
 one given with ``--config``, else ``$DICEBOX_CONFIG``, else ``dicebox.config`` in the data folder
 if there is one. With no file at all everything works: data lives in the per-user data folder
-(:func:`dicebox.paths.data_home`) and the API key is generated there on first use.
+(:func:`dicebox.plumbing.paths.data_home`) and the API key is generated there on first use.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dicebox.durable import create_exclusive
-from dicebox.paths import data_home
+from dicebox.plumbing.durable import create_exclusive
+from dicebox.plumbing.paths import data_home
 
 log = logging.getLogger("dicebox.config")
 
@@ -210,8 +210,19 @@ class Config:
 
     @property
     def index_dir(self) -> Path | None:
-        """Where data set indexes are kept on this machine; None: in each data set's folder."""
-        return self._dir(self.directory.index_dir, "") if self.directory.index_dir else None
+        """Where data set indexes are kept on this machine; None: in each data set's folder.
+
+        Raises :class:`ConfigError` when it lies inside the (shared) data sets folder.
+        """
+        if not self.directory.index_dir:
+            return None
+        index_dir = self._dir(self.directory.index_dir, "")
+        if index_dir.resolve().is_relative_to(self.datasets_dir.resolve()):
+            raise ConfigError(
+                f"[DIRECTORY] index_dir {index_dir} is inside the data sets folder {self.datasets_dir}: "
+                "give a folder on this machine's own disk, outside the shared folder"
+            )
+        return index_dir
 
     @property
     def weights_dir(self) -> Path:

@@ -28,8 +28,9 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dicebox.model_export import FORMATS
-from dicebox.model_source import (
+from dicebox.nets.export import FORMATS
+from dicebox.plumbing.paths import data_home
+from dicebox.session.model_source import (
     ModelChosen,
     ModelsListed,
     ModelSource,
@@ -37,7 +38,6 @@ from dicebox.model_source import (
     RecentChanged,
     install_bundle,
 )
-from dicebox.paths import data_home
 
 from .workers import run_in_background
 
@@ -54,7 +54,7 @@ class ClassifierHost(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.classifier = None  # dicebox.inference.Classifier, imported lazily (TensorFlow)
+        self.classifier = None  # dicebox.nets.inference.Classifier, imported lazily (TensorFlow)
         self.remote = None  # a SensoryClient when classifying through the service
         self.description = ""
         self.source: tuple[str, str] = ("", "")  # ("bundle"|"champion", path), ("service", url) or none
@@ -83,7 +83,7 @@ class ClassifierHost(QObject):
 
     def _load(self, path: Path, follow: bool) -> None:
         try:
-            from dicebox.inference import Classifier
+            from dicebox.nets.inference import Classifier
 
             if self.classifier is not None:
                 self.classifier.swap(path)
@@ -199,7 +199,7 @@ class ConfidenceBars(QWidget):
 class ClassifyPanel(QGroupBox):
     """Model choice, the current label and match against the expected label, confidence bars.
 
-    The choice is a :class:`dicebox.model_source.ModelSource`: the panel renders its list and its
+    The choice is a :class:`dicebox.session.model_source.ModelSource`: the panel renders its list and its
     choice, sends it the operator's commands, and loads what it tells into the :class:`ClassifierHost`.
     """
 
@@ -494,7 +494,7 @@ class ClassifyPanel(QGroupBox):
         self.export_button.setEnabled(False)
 
         def write() -> Path:
-            from dicebox.model_export import export_model
+            from dicebox.nets.export import export_model
 
             return export_model(path, fmt, out)
 

@@ -1,7 +1,7 @@
 """Reviewing the data set: thumbnails per class, relabel or delete a selection, rename or remove a
 category, undo the last change, class balance.
 
-The changes themselves are :class:`dicebox.dataset_review.DatasetReview` calls (Qt-free), run off
+The changes themselves are :class:`dicebox.session.dataset_review.DatasetReview` calls (Qt-free), run off
 the UI thread; this panel asks for confirmation, shows progress and reports what was done.
 """
 
@@ -24,7 +24,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dicebox.dataset_review import DatasetReview
+from dicebox.session.dataset_review import DatasetReview
 
 from .panel import WindowPanel
 from .workers import run_in_background

@@ -22,8 +22,8 @@ class DemoBridge(QObject):
 
 def run_demo_with_window(options, *, close_when_done: bool = False) -> int:
     """Run the demo with the window open; it stays open at the end unless ``close_when_done``."""
-    from dicebox.demo import Demo, DemoStopped
-    from dicebox.demo_report import write_report
+    from dicebox.demo.report import write_report
+    from dicebox.demo.run import Demo, DemoStopped
     from dicebox.session.runs import RunFollowed
 
     from .app import build_window

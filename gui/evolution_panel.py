@@ -6,7 +6,7 @@ on a reader thread and are handed to the UI thread as signals. What they mean fo
 child ended) is kept by a Qt-free :class:`dicebox.session.runs.RunMonitor`; this panel renders
 it: best and average accuracy per generation, the population, the champion's box and the
 confusion matrix of the current model. "Use this model" and "Follow the champion" are commands to
-the window's :class:`dicebox.model_source.ModelSource`. A single training (``dicebox train
+the window's :class:`dicebox.session.model_source.ModelSource`. A single training (``dicebox train
 --json-events``) shows a progress bar and its accuracy per epoch instead. The form is remembered
 in the window's settings (``gui.ini``).
 """
@@ -41,9 +41,9 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dicebox.bundle import Bundle, load_bundle
-from dicebox.evolution.child_process import ChildProcess
-from dicebox.model_source import ModelSourceError
+from dicebox.nets.bundle import Bundle, load_bundle
+from dicebox.plumbing.child_process import ChildProcess
+from dicebox.session.model_source import ModelSourceError
 from dicebox.session.runs import (
     ChampionFound,
     ChildEnded,

@@ -23,10 +23,10 @@ from PyQt5.QtWidgets import (
 )
 
 from dicebox.camera import Geometry, SourceError, list_devices
+from dicebox.client.delivery import FrameDelivery
 from dicebox.config import Config
-from dicebox.delivery import FrameDelivery
-from dicebox.model_source import ModelSource
-from dicebox.recorder import KeepMode, Recorder, RecorderSettings
+from dicebox.session.model_source import ModelSource
+from dicebox.session.recorder import KeepMode, Recorder, RecorderSettings
 from dicebox.session.recording import KeepFailed, RecordingSession
 
 from .camera_controller import CameraController

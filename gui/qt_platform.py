@@ -45,7 +45,7 @@ XCB_PACKAGES: dict[str, str] = {
 
 
 # The window loads TensorFlow to classify: its C++ start-up notes (CPU features, absl) are no
-# news for the operator's terminal, as in the training children (dicebox.evolution.child_process).
+# news for the operator's terminal, as in the training children (dicebox.plumbing.child_process).
 QUIET_TENSORFLOW = ("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

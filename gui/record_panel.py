@@ -15,7 +15,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dicebox.recorder import KeepMode, Recorder, RecorderSettings, RecorderStats
+from dicebox.session.recorder import KeepMode, Recorder, RecorderSettings, RecorderStats
 
 MODES = {
     KeepMode.ALL: "every frame",

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from PyQt5.QtCore import QTimer
 
-    from dicebox.demo import DemoOptions
+    from dicebox.demo.run import DemoOptions
 
     from . import demo_window
     from .evolution_panel import EvolutionPanel

@@ -16,9 +16,9 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
+from dicebox.client.local_service import LocalService
 from dicebox.config import Config
-from dicebox.local_service import LocalService
 from dicebox.session.service_link import (
     Connected,
     Disconnected,

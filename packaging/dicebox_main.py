@@ -2,7 +2,7 @@
 
 PyInstaller freezes this script (see packaging/dicebox.spec). The executable is the dicebox CLI
 itself, because the GUI's one-click local service runs ``[sys.executable, "serve", ...]`` when
-frozen (dicebox.local_service.dicebox_command), and evolution's worker processes are spawned
+frozen (dicebox.plumbing.child_process.dicebox_command), and evolution's worker processes are spawned
 from ``sys.executable`` too.
 
 Without arguments, the frozen app opens the GUI on Windows and macOS, where it is started by
@@ -27,7 +27,7 @@ def main() -> int:
         argv = ["gui"]
     # Keras writes ~/.keras/keras.json on import; the app keeps to its data folder instead.
     if "KERAS_HOME" not in os.environ:
-        from dicebox.paths import data_home
+        from dicebox.plumbing.paths import data_home
 
         os.environ["KERAS_HOME"] = str(data_home() / "keras")
     from dicebox.cli import main as cli_main

@@ -52,7 +52,7 @@ def live_service(app):
 
 @pytest.fixture
 def sensory_client(live_service):
-    from dicebox.client import SensoryClient
+    from dicebox.client.http import SensoryClient
 
     url, _app = live_service
     client = SensoryClient(url, API_KEY, retries=1, backoff=0.05)

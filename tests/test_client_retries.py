@@ -16,7 +16,7 @@ from flask import Flask, jsonify
 from helpers import API_KEY, make_png
 
 from dicebox.batches import BrokerUnavailable
-from dicebox.client import OutcomeUnknown, SensoryClient, ServiceUnavailable
+from dicebox.client.http import OutcomeUnknown, SensoryClient, ServiceUnavailable
 from dicebox.service import service_context
 from dicebox.service.server import ServiceServer
 

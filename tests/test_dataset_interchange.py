@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from dicebox.cli import main
-from dicebox.interchange import load_splits
 from dicebox.store import DatasetStore
+from dicebox.store.interchange import load_splits
 
 CATEGORIES = ("one", "two", "three")
 

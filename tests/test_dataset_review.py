@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import make_png
 
-from dicebox.client import ClientError, NotFoundError
-from dicebox.dataset_review import DatasetReview, NothingToUndo
+from dicebox.client.http import ClientError, NotFoundError
+from dicebox.session.dataset_review import DatasetReview, NothingToUndo
 
 DATASET = "dice_60x50"
 
@@ -70,7 +70,7 @@ def test_a_failed_deletion_changes_nothing_and_leaves_nothing_to_undo(sensory_cl
 
 
 def test_rename_moves_every_image_and_removes_the_old_name_and_undo_reverses_it(sensory_client, monkeypatch):
-    monkeypatch.setattr("dicebox.dataset_review.CHUNK", 4)
+    monkeypatch.setattr("dicebox.session.dataset_review.CHUNK", 4)
     ids = _fill(sensory_client, {"blnak": 10, "2": 1})
     before = _state(sensory_client)
     review = DatasetReview(sensory_client, DATASET)

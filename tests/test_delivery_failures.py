@@ -16,8 +16,8 @@ import pytest
 from flask import Flask, jsonify, request
 from helpers import API_KEY, make_png
 
-from dicebox.client import SensoryClient
-from dicebox.delivery import FrameDelivery
+from dicebox.client.delivery import FrameDelivery
+from dicebox.client.http import SensoryClient
 from dicebox.service.server import ServiceServer
 
 DATASET = "dice_60x50"
@@ -162,7 +162,7 @@ def test_a_refused_frame_is_set_aside_alone(service, delivery, refusal):
 
 
 def test_every_answer_about_a_frame_that_the_service_gives_is_a_refusal():
-    from dicebox.delivery import FRAME_REFUSALS
+    from dicebox.client.delivery import FRAME_REFUSALS
     from dicebox.service.errors import STORE_ERRORS
 
     # A missing data set is created by the delivery; a batch size is not something a store sends.

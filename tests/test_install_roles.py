@@ -125,8 +125,8 @@ STATION_RECORDS = """
 import os, sys
 from pathlib import Path
 from dicebox.camera.synthetic import SyntheticDiceSource
-from dicebox.client import SensoryClient
-from dicebox.delivery import FrameDelivery
+from dicebox.client.http import SensoryClient
+from dicebox.client.delivery import FrameDelivery
 import cv2
 
 url, spool, API_KEY = sys.argv[1], Path(sys.argv[2]), os.environ["DICEBOX_API_ACCESS_KEY"]

@@ -85,7 +85,7 @@ def test_core_images_depend_on_opencv_and_numpy_only():
 
 
 # What may open a camera: the commands and the scripted demo, which drive synthetic or real sources.
-CAMERA_USERS = ("cli", "demo.py", "operator.py", "demo_report.py")
+CAMERA_USERS = ("cli", "demo")
 
 
 def test_core_never_imports_the_camera_package():
@@ -99,7 +99,7 @@ def test_core_never_imports_the_camera_package():
 
 def test_importing_the_core_and_the_cli_does_not_load_heavy_libraries():
     code = (
-        "import sys, dicebox, dicebox.cli, dicebox.config, dicebox.client, dicebox.store;"
+        "import sys, dicebox, dicebox.cli, dicebox.config, dicebox.client.http, dicebox.store;"
         "dicebox.cli.build_parser();"
         "heavy = [m for m in ('tensorflow', 'keras', 'PyQt5', 'flask', 'pika') if m in sys.modules];"
         "print(heavy)"
@@ -121,10 +121,52 @@ def test_the_package_path_is_not_changed_at_run_time():
 
 
 def test_a_checkout_that_was_never_installed_says_how_to_install_it():
-    from dicebox.roles import missing_dependency
+    from dicebox.cli.roles import missing_dependency
 
     message = missing_dependency(ModuleNotFoundError("No module named 'dicebox.gui'", name="dicebox.gui"), "gui")
     assert message == (
         "dicebox gui needs dicebox.gui, which this checkout has not installed: "
         "pip install -e . in the checkout (or pip install .)"
     )
+
+
+def architecture_table() -> dict[str, set[str]]:
+    """ARCHITECTURE.md's table: package -> the dicebox packages it may import."""
+    table = {}
+    for line in (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            table[cells[0].strip("`")] = {c.strip().strip("`") for c in cells[2].split(",")} - {"—"}
+    return table
+
+
+def _imports_of_unit(name: str) -> dict[str, set[str]]:
+    """Imports of one package of the table (a folder, or the one-module ``config``)."""
+    module = _package_dir("") / f"{name}.py"
+    if module.exists():
+        return {path: names for path, names in imports_of(module.parent).items() if Path(path) == module}
+    return imports_of(_package_dir(name))
+
+
+def test_every_package_imports_only_what_the_architecture_table_allows():
+    table = architecture_table()
+    core = _package_dir("")
+    units = {p.name for p in core.iterdir() if (p / "__init__.py").exists()}
+    units |= {p.stem for p in core.glob("*.py") if not p.name.startswith("__")} | {"camera", "gui"}
+    assert units == set(table), "ARCHITECTURE.md's table lists every package, and only those"
+    crossings = []
+    for unit, allowed in table.items():
+        for path, names in _imports_of_unit(unit).items():
+            for name in names:
+                parts = name.split(".")
+                if parts[0] != "dicebox" or len(parts) < 2 or parts[1] in (unit, "__version__"):
+                    continue
+                if parts[1] not in allowed:
+                    crossings.append(f"{path}: {unit} imports {name}")
+    assert crossings == [], "\n".join(crossings)
+
+
+def test_the_top_of_the_core_holds_packages_and_entry_points_only():
+    core = _package_dir("")
+    modules = sorted(p.name for p in core.glob("*.py"))
+    assert modules == ["__init__.py", "__main__.py", "config.py"], modules

@@ -9,7 +9,7 @@ import threading
 import pytest
 from helpers import API_KEY
 
-from dicebox.local_service import LocalService
+from dicebox.client.local_service import LocalService
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dicebox.model_source import (
+from dicebox.session.model_source import (
     ModelChosen,
     ModelsListed,
     ModelSource,

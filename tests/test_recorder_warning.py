@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dicebox.recorder import KeepMode, Recorder, RecorderSettings
+from dicebox.session.recorder import KeepMode, Recorder, RecorderSettings
 
 
 def test_a_mode_that_needs_a_model_says_why_it_keeps_nothing():

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from helpers import API_KEY
 
-from dicebox.client import SensoryClient
-from dicebox.delivery import FrameDelivery
-from dicebox.local_service import LocalService, LocalServiceError
-from dicebox.recorder import KeepMode, Recorder
-from dicebox.spool import FrameSpool
+from dicebox.client.delivery import FrameDelivery
+from dicebox.client.http import SensoryClient
+from dicebox.client.local_service import LocalService, LocalServiceError
+from dicebox.client.spool import FrameSpool
+from dicebox.session.recorder import KeepMode, Recorder
 
 
 def crop(value: int) -> np.ndarray:

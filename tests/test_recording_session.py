@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from dicebox.camera import Geometry, open_source
-from dicebox.delivery import FrameDelivery
-from dicebox.operator import record_faces
-from dicebox.recorder import KeepMode, Recorder, RecorderSettings
+from dicebox.client.delivery import FrameDelivery
+from dicebox.demo.operator import record_faces
+from dicebox.session.recorder import KeepMode, Recorder, RecorderSettings
 from dicebox.session.recording import FrameOffered, KeepFailed, RecordingSession
 
 pytestmark = pytest.mark.timeout(120)

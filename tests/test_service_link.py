@@ -11,9 +11,9 @@ import time
 import pytest
 from helpers import API_KEY
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
+from dicebox.client.local_service import LocalService
 from dicebox.config import load_config
-from dicebox.local_service import LocalService
 from dicebox.session.service_link import (
     Connected,
     Disconnected,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import make_png
 
-from dicebox.client import ClientError, NotFoundError, SensoryClient, ServiceUnavailable, Unauthorized
+from dicebox.client.http import ClientError, NotFoundError, SensoryClient, ServiceUnavailable, Unauthorized
 
 
 def test_store_many_and_info(sensory_client):

@@ -40,8 +40,8 @@ from dicebox.batches.orders import (
     ShardOrder,
     parse_order_id,
 )
-from dicebox.durable import TEMP_PREFIX, create_exclusive, fsync_dir, write_atomic
 from dicebox.images import LabelledImages
+from dicebox.plumbing.durable import TEMP_PREFIX, create_exclusive, fsync_dir, write_atomic
 
 try:
     import fcntl

@@ -11,13 +11,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from dicebox.backoff import Backoff
 from dicebox.batches.fill import fill_shard
 from dicebox.batches.orders import InvalidOrder, ShardOrder
 from dicebox.batches.shards import decode_order, encode_failure, encode_result
 from dicebox.broker.connection import connection_parameters
 from dicebox.broker.queues import BatchQueues
 from dicebox.broker.worker import ConfirmedWorker, RejectTask, Reply
+from dicebox.plumbing.backoff import Backoff
 from dicebox.store import DatasetStore, StoreError
 
 log = logging.getLogger(__name__)

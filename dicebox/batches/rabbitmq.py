@@ -25,7 +25,6 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
-from dicebox.backoff import Backoff
 from dicebox.batches.book import BookedOrders, Reaper
 from dicebox.batches.folder import ORDERS_FOLDER, FolderOrderBook
 from dicebox.batches.orders import (
@@ -39,6 +38,7 @@ from dicebox.batches.shards import decode_result, encode_order
 from dicebox.broker.connection import PERSISTENT, connection_parameters, redacted
 from dicebox.broker.queues import BatchQueues
 from dicebox.config import ConfigError
+from dicebox.plumbing.backoff import Backoff
 from dicebox.store import DatasetStore
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
-from dicebox.backoff import Backoff
+from dicebox.plumbing.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

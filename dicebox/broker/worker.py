@@ -22,8 +22,8 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
-from dicebox.backoff import Backoff
 from dicebox.broker.connection import PERSISTENT, consume_until_stopped, redacted
+from dicebox.plumbing.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import dicebox
 from dicebox.config import ConfigError
-from dicebox.paths import data_home
+from dicebox.plumbing.paths import data_home
 
 SUBCOMMANDS = [
     "dicebox.cli.serve",
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print("dicebox: interrupted", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:
-        from dicebox.roles import missing_dependency
+        from dicebox.cli.roles import missing_dependency
 
         message = missing_dependency(exc, args.command)
         if message is None:

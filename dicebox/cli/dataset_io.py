@@ -1,7 +1,7 @@
 """``dicebox import`` and ``dicebox export``: data sets to and from other tools.
 
 Import reads ImageFolder trees, split folders, CSV/JSON lists and dicebox's own export zip
-(:mod:`dicebox.interchange`); export writes an ImageFolder tree or zip, with ``--splits`` one tree per
+(:mod:`dicebox.store.interchange`); export writes an ImageFolder tree or zip, with ``--splits`` one tree per
 split and with ``--csv`` a ``labels.csv`` list, which import reads back to the same images and labels.
 """
 
@@ -21,7 +21,9 @@ from tqdm import tqdm
 
 from dicebox.cli import UsageError
 from dicebox.cli.serve import add_config_arguments, config_from_args
-from dicebox.interchange import (
+from dicebox.store import Dataset, DatasetStore, StoreError, validate_category
+from dicebox.store.images import PreparedImage
+from dicebox.store.interchange import (
     IMAGE_SUFFIXES,
     SPLITS,
     Found,
@@ -32,8 +34,6 @@ from dicebox.interchange import (
     save_splits,
     scan,
 )
-from dicebox.store import Dataset, DatasetStore, StoreError, validate_category
-from dicebox.store.images import PreparedImage
 from dicebox.store.names import check_new_categories, resolve_category
 
 CHUNK = 256

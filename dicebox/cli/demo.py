@@ -49,8 +49,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dicebox.demo import Demo, DemoOptions, DemoStopped
-    from dicebox.demo_report import write_report
+    from dicebox.demo.report import write_report
+    from dicebox.demo.run import Demo, DemoOptions, DemoStopped
 
     out = Path(args.out or f"dicebox-demo-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     if out.exists() and any(out.iterdir()):

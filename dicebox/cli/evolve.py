@@ -94,7 +94,7 @@ def _load_data(config: Config, args: argparse.Namespace, dataset_id: str | None 
 
 
 def _seed_genomes(args: argparse.Namespace):
-    from dicebox.genome import GenomeError, read_population
+    from dicebox.nets.genome import GenomeError, read_population
 
     path = args.population_file or (args.population if isinstance(args.population, Path) else None)
     if path is None:

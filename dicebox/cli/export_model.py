@@ -10,7 +10,7 @@ from dicebox.cli.serve import add_config_arguments, config_from_args
 
 
 def register(subparsers) -> None:
-    from dicebox.model_export import FORMATS
+    from dicebox.nets.export import FORMATS
 
     parser = subparsers.add_parser(
         "export-model", help="export a model bundle for other tools (labels, preprocessing and example included)"
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 def _calibration_images(args: argparse.Namespace):
     from dicebox.cli.train import load_npz
-    from dicebox.model_export import calibration_sample
+    from dicebox.nets.export import calibration_sample
 
     if args.calibrate.endswith(".npz"):
         data = load_npz(Path(args.calibrate))
@@ -51,8 +51,8 @@ def _calibration_images(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from dicebox.bundle import BundleError, load_bundle
-    from dicebox.model_export import export_model
+    from dicebox.nets.bundle import BundleError, load_bundle
+    from dicebox.nets.export import export_model
 
     if args.int8 and not args.calibrate:
         raise UsageError("--int8 needs --calibrate DATASET (a representative sample of the images)")

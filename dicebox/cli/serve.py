@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         config.weights_dir / config.server.model_weights_filename if config.server.model_weights_filename else None
     )
     if bundle is not None:
-        from dicebox.bundle import BundleError
+        from dicebox.nets.bundle import BundleError
         from dicebox.service.classify_routes import load_classifier
 
         try:

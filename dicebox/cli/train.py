@@ -13,8 +13,8 @@ from pathlib import Path
 from dicebox.cli import UsageError
 from dicebox.cli.serve import add_config_arguments, config_from_args
 from dicebox.config import Config
-from dicebox.genome import DEFAULT_MAX_PARAMETERS, Genome, GenomeError, GenomeTooLarge, default_genome, load_genome
 from dicebox.images import LabelledImages, read_npz
+from dicebox.nets.genome import DEFAULT_MAX_PARAMETERS, Genome, GenomeError, GenomeTooLarge, default_genome, load_genome
 
 
 def register(subparsers) -> None:
@@ -94,8 +94,8 @@ def _genome(args: argparse.Namespace) -> Genome:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dicebox.bundle import BundleError, check_bundle_target, save_bundle
-    from dicebox.training import TrainingError, TrainOptions, data_geometry, train
+    from dicebox.nets.bundle import BundleError, check_bundle_target, save_bundle
+    from dicebox.nets.training import TrainingError, TrainOptions, data_geometry, train
 
     config = config_from_args(args)
     genome = _genome(args)
@@ -179,7 +179,7 @@ def _follow(events, quiet: bool, emit=None):
     TrainResult."""
     from tqdm import tqdm
 
-    from dicebox.training import BatchProgress, EpochEnd, TrainResult, TrainStarted
+    from dicebox.nets.training import BatchProgress, EpochEnd, TrainResult, TrainStarted
 
     bar = None
     batches = epochs = 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dicebox.evolution.dataset import DataSpec
 from dicebox.evolution.training_orders import Evaluation
-from dicebox.genome import Genome
+from dicebox.nets.genome import Genome
 
 
 def export_champion(model: bytes, path: Path, genome: Genome, evaluation: Evaluation, data: DataSpec) -> Path:
@@ -17,8 +17,8 @@ def export_champion(model: bytes, path: Path, genome: Genome, evaluation: Evalua
     """
     import keras
 
-    from dicebox.bundle import save_bundle
-    from dicebox.training import Metrics
+    from dicebox.nets.bundle import save_bundle
+    from dicebox.nets.training import Metrics
 
     with tempfile.TemporaryDirectory(prefix="dicebox-champion-") as folder:
         file = Path(folder) / "model.keras"

@@ -12,13 +12,13 @@ def split_test(data: LabelledImages, share: float, seed: int | None) -> tuple[La
     """(search part, test part): ``share`` of every class held out, the same for the same data and seed.
 
     Where the data knows when each image was stored (the store does), whole recording sessions
-    go to one side (:func:`dicebox.training.grouped_split`): neighbouring video frames never sit
+    go to one side (:func:`dicebox.nets.training.grouped_split`): neighbouring video frames never sit
     in both parts. Otherwise the split is image by image. The search part keeps the stored times,
     so its own validation split is by session too.
     """
     if share <= 0:
         return data, None
-    from dicebox.training import split_images
+    from dicebox.nets.training import split_images
 
     search, test = split_images(data, share, 0 if seed is None else seed)
     search.sort()  # the store's order, so training shuffles as it would on the whole

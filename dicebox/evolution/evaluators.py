@@ -57,7 +57,7 @@ class InlineEvaluator:
         self._orders.append(order)
 
     def next_result(self, cancel: threading.Event) -> TrainingOrderResult:
-        from dicebox.training import TrainingCancelled
+        from dicebox.nets.training import TrainingCancelled
 
         if cancel.is_set():
             raise EvaluationCancelled

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Mapping
 
 from dicebox.evolution.training_orders import Evaluation, TrainSpec
-from dicebox.genome import DenseLayer, DropoutLayer, Genome
 from dicebox.images import LabelledImages
+from dicebox.nets.genome import DenseLayer, DropoutLayer, Genome
 
 ENV = "DICEBOX_FAKE_FITNESS"
 SECONDS_ENV = "DICEBOX_FAKE_FITNESS_SECONDS"
@@ -53,7 +53,7 @@ def fake_fitness(
     """The fitness signature of :func:`dicebox.evolution.fitness.train_fitness`, without training."""
     seconds = float(os.environ.get(SECONDS_ENV, "0") or 0)
     if seconds > 0 and (cancel or threading.Event()).wait(seconds):
-        from dicebox.training import TrainingCancelled
+        from dicebox.nets.training import TrainingCancelled
 
         raise TrainingCancelled("cancelled")
     accuracy = fake_accuracy(genome)

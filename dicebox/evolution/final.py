@@ -14,7 +14,7 @@ from dicebox.evolution.dataset import DataSpec
 from dicebox.evolution.events import ChampionRetrained
 from dicebox.evolution.settings import SearchSettings
 from dicebox.evolution.training_orders import Evaluation, TrainingOrder
-from dicebox.genome import Genome
+from dicebox.nets.genome import Genome
 
 #: Of the time left, the share the epochs may use: building, scoring and exporting come on top.
 EPOCH_SHARE = 0.9

@@ -1,4 +1,4 @@
-"""Fitness: train one genome with :mod:`dicebox.training` and score it by validation accuracy.
+"""Fitness: train one genome with :mod:`dicebox.nets.training` and score it by validation accuracy.
 
 A genome that cannot be trained (does not fit the images, NaN loss, out of memory) gives a
 "failed" :class:`Evaluation` with the reason; anything else (unusable data, a bug) raises, because
@@ -15,8 +15,8 @@ import time
 from dicebox.evolution.dataset import split_test
 from dicebox.evolution.fitness_registry import Fitness, FitnessUnavailable, get_fitness, register_fitness
 from dicebox.evolution.training_orders import Evaluation, TrainingOrder, TrainingOrderResult, TrainSpec
-from dicebox.genome import Genome, GenomeError
 from dicebox.images import LabelledImages
+from dicebox.nets.genome import Genome, GenomeError
 
 __all__ = ["FakeFitnessRefused", "Fitness", "evaluate_order", "fitness_for", "register", "train_fitness"]
 
@@ -39,7 +39,7 @@ def train_fitness(
     serialised only when ``spec.ship_above`` asks for it. Raises TrainingCancelled when
     ``cancel`` is set, TrainingError for data no genome can use.
     """
-    from dicebox.training import (
+    from dicebox.nets.training import (
         TrainingFailed,
         TrainOptions,
         evaluate_predictions,
@@ -80,7 +80,7 @@ def train_fitness(
     try:
         wanted = spec.ship_above is not None and metrics.accuracy > spec.ship_above
         if wanted and 4 * result.parameter_count <= spec.max_model_bytes:
-            from dicebox.bundle import inference_file_bytes
+            from dicebox.nets.bundle import inference_file_bytes
 
             model = inference_file_bytes(result.model)
             if len(model) > spec.max_model_bytes:

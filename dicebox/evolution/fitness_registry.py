@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dicebox.evolution.training_orders import Evaluation, TrainSpec
-    from dicebox.genome import Genome
     from dicebox.images import LabelledImages
+    from dicebox.nets.genome import Genome
 
 #: ``fitness(genome, data, spec, cancel) -> (evaluation, .keras model bytes or None)``
 Fitness = Callable[["Genome", "LabelledImages", "TrainSpec", "threading.Event | None"],

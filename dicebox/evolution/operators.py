@@ -1,7 +1,7 @@
 """Genetic operators: small pure functions over immutable genomes with an injected ``random.Random``.
 
 Nothing here touches Keras or the file system; the same RNG state always gives the same result.
-Scores are :class:`~dicebox.genome.ScoredGenome` (accuracy None = failed, ranked last).
+Scores are :class:`~dicebox.nets.genome.ScoredGenome` (accuracy None = failed, ranked last).
 
 Given a ``geometry``, every genome returned is valid for it (:func:`make_valid`: the genome itself,
 else :meth:`Genome.repaired`, else a fresh random genome). This fixes the original's defects:
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dicebox.evolution.taxonomy import Taxonomy
-from dicebox.genome import (
+from dicebox.nets.genome import (
     DEFAULT_LEARNING_RATES,
     Augmentation,
     Conv2DLayer,

@@ -19,11 +19,11 @@ import threading
 import pika
 from pika.exceptions import AMQPError
 
-from dicebox.backoff import Backoff
 from dicebox.broker.connection import PERSISTENT, redacted, training_parameters
 from dicebox.broker.queues import TrainingQueues
 from dicebox.evolution.evaluators import EvaluationCancelled
 from dicebox.evolution.training_orders import InvalidMessage, TrainingOrder, TrainingOrderResult
+from dicebox.plumbing.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

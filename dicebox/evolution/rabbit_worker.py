@@ -109,7 +109,7 @@ class TrainingWorker:
                      correlation_id=result.order_id, what=f"training order {result.order_id}")
 
     def _evaluate(self, order: TrainingOrder) -> TrainingOrderResult | None:
-        from dicebox.training import TrainingCancelled
+        from dicebox.nets.training import TrainingCancelled
 
         if self.on_order is not None:
             self.on_order(order)

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicebox.durable import write_text_atomic
-from dicebox.genome import Genome, Population, write_population
+from dicebox.nets.genome import Genome, Population, write_population
+from dicebox.plumbing.durable import write_text_atomic
 
 if TYPE_CHECKING:
     from dicebox.evolution.dataset import DataSpec

@@ -13,7 +13,7 @@ from typing import Any
 from dicebox.evolution.operators import chance_level
 from dicebox.evolution.strategies import GenerationalStrategy
 from dicebox.evolution.trial import Trial
-from dicebox.genome import ScoredGenome
+from dicebox.nets.genome import ScoredGenome
 
 
 def rung_epochs(eta: int, epochs: int) -> tuple[int, ...]:

@@ -45,7 +45,7 @@ from dicebox.evolution.strategies import GenerationalSearch, make_strategy
 from dicebox.evolution.taxonomy import Taxonomy
 from dicebox.evolution.training_orders import Evaluation, TrainingOrder, TrainingOrderResult, TrainSpec
 from dicebox.evolution.trial import Trial, TrialStatus
-from dicebox.genome import Genome, Population, ScoredGenome
+from dicebox.nets.genome import Genome, Population, ScoredGenome
 
 __all__ = ["SELECTIONS", "STRATEGIES", "Evolution", "Exporter", "SearchError", "SearchSettings"]
 

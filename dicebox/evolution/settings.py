@@ -29,7 +29,7 @@ class SearchSettings:
     elites: int = 2
     selection: str = "tournament"
     tournament_size: int = 3
-    # Generation 1 holds the default network (dicebox.genome.default_genome) besides any given genomes.
+    # Generation 1 holds the default network (dicebox.nets.genome.default_genome) besides any given genomes.
     seed_default: bool = True
     # Seconds for the whole run, the final retraining included: no training starts once spent.
     time_budget: float | None = None

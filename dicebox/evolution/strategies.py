@@ -21,7 +21,7 @@ from dicebox.evolution.operators import Offspring, breed, make_valid, random_gen
 from dicebox.evolution.settings import SearchSettings
 from dicebox.evolution.taxonomy import Taxonomy
 from dicebox.evolution.trial import Trial, TrialStatus
-from dicebox.genome import Genome, ScoredGenome, default_genome
+from dicebox.nets.genome import Genome, ScoredGenome, default_genome
 
 if TYPE_CHECKING:
     from dicebox.images import Geometry

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from dicebox.genome import (
+from dicebox.nets.genome import (
     ACTIVATIONS,
     AUGMENTATIONS,
     HEADS,

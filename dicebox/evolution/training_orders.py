@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dicebox.genome import Genome, GenomeError
+from dicebox.nets.genome import Genome, GenomeError
 
 STATUSES = ("ok", "failed")
 # What happened to an order: "done" (an Evaluation, ok or failed), "refused" (this worker cannot

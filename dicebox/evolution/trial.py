@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dicebox.evolution.training_orders import Evaluation
-from dicebox.genome import Genome
+from dicebox.nets.genome import Genome
 
 #: Stop reasons that cut a network short by the search's decision (not its own early stopping).
 SEARCH_STOPS = ("rung", "time limit")

@@ -16,7 +16,7 @@ class LabelledImages:
     identifies the exact data set content the arrays came from (empty when unknown).
     ``stored_at`` (float seconds since the epoch, per image, or None when unknown) is when the
     store took each image in: held-out splits keep recording sessions whole by it
-    (:func:`dicebox.training.split_images`).
+    (:func:`dicebox.nets.training.split_images`).
     """
 
     images: np.ndarray

@@ -1,6 +1,6 @@
 """Classification: the original ``/api/classify`` and ``/api/categories``, and native routes.
 
-The model is a :class:`dicebox.inference.Classifier` held by the service context; it is loaded
+The model is a :class:`dicebox.nets.inference.Classifier` held by the service context; it is loaded
 once (never per request) and can be switched while requests are being answered.
 """
 
@@ -21,7 +21,7 @@ _SEGMENT = r'[^/\\:*?"<>|\u0000-\u001f\u007f]+'
 # OpenAPI document publishes this pattern).
 BUNDLE_PATTERN = rf"^(?!.*(?:^|/)\.\.?(?:/|$)){_SEGMENT}(?:/{_SEGMENT})*$"
 _BUNDLE = re.compile(BUNDLE_PATTERN)
-# Export formats, as in dicebox.model_export.FORMATS (kept here so the service starts without it).
+# Export formats, as in dicebox.nets.export.FORMATS (kept here so the service starts without it).
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 _EXPORTS_KEPT = 4
 
@@ -37,7 +37,7 @@ def classify_compat():
     classifier = _classifier()
     if classifier is None:
         return jsonify({"classification": -1})
-    from dicebox.inference import ClassifyError
+    from dicebox.nets.inference import ClassifyError
 
     try:
         result = classifier.classify(data)
@@ -60,7 +60,7 @@ def classify_native():
     classifier = _classifier()
     if classifier is None:
         raise ServiceUnavailable("no model is loaded: start the service with --model BUNDLE or POST /api/v1/model")
-    from dicebox.inference import ClassifyError
+    from dicebox.nets.inference import ClassifyError
 
     try:
         result = classifier.classify(data)
@@ -110,8 +110,8 @@ def load_model():
         raise ApiError(400, "invalid_name", "bundle must be a folder inside the service's weights folder")
     if not path.is_dir():
         raise ApiError(404, "not_found", f"no bundle {name!r} in the weights folder")
-    from dicebox.bundle import BundleError
-    from dicebox.inference import Classifier
+    from dicebox.nets.bundle import BundleError
+    from dicebox.nets.inference import Classifier
 
     with ctx.switch_lock:
         try:
@@ -135,8 +135,8 @@ def export_model():
     if classifier is None:
         raise ServiceUnavailable("no model is loaded: start the service with --model BUNDLE or POST /api/v1/model")
     bundle = classifier.bundle
-    from dicebox.bundle import BundleError
-    from dicebox.model_export import export_archive
+    from dicebox.nets.bundle import BundleError
+    from dicebox.nets.export import export_archive
 
     key = (bundle.model_id, fmt)
     with ctx.export_lock:
@@ -156,6 +156,6 @@ def export_model():
 
 def load_classifier(path: str | Path, runtime: str = "auto"):
     """A classifier for ``dicebox serve --model``: a bundle (imports TensorFlow) or an export kit."""
-    from dicebox.inference import Classifier
+    from dicebox.nets.inference import Classifier
 
     return Classifier.from_bundle(path, runtime)

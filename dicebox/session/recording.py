@@ -1,8 +1,8 @@
 """The recording path of one session, without Qt: a crop and its classification -> keep or not -> spool.
 
-The window and the simulated operator (:func:`dicebox.operator.record_faces`) hand every crop
-here, so both keep frames by the same rules: the :class:`~dicebox.recorder.Recorder` decides
-(label, rate, mode, duplicates), a kept crop goes to the :class:`~dicebox.delivery.FrameDelivery`
+The window and the simulated operator (:func:`dicebox.demo.operator.record_faces`) hand every crop
+here, so both keep frames by the same rules: the :class:`~dicebox.session.recorder.Recorder` decides
+(label, rate, mode, duplicates), a kept crop goes to the :class:`~dicebox.client.delivery.FrameDelivery`
 spool under the expected label, and a spool that cannot take it stops the recording and says so.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dicebox.delivery import FrameDelivery
-from dicebox.recorder import Decision, Recorder
+from dicebox.client.delivery import FrameDelivery
+from dicebox.session.recorder import Decision, Recorder
 
 from .events import EventEmitter
 

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dicebox.client import SensoryClient, ServiceUnavailable, Unauthorized
+from dicebox.client.http import SensoryClient, ServiceUnavailable, Unauthorized
+from dicebox.client.local_service import LocalService
 from dicebox.config import Config
-from dicebox.local_service import LocalService
 
 from .events import EventEmitter
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dicebox.durable import TEMP_PREFIX, fsync_dir, write_text_atomic
 from dicebox.images import Geometry, LabelledImages, to_channels
+from dicebox.plumbing.durable import TEMP_PREFIX, fsync_dir, write_text_atomic
 from dicebox.store.augment import augment
 from dicebox.store.errors import (
     BatchTooLarge,

@@ -34,7 +34,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicebox.durable import fsync_dir
+from dicebox.plumbing.durable import fsync_dir
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from dicebox.durable import fsync_dir, write_atomic
+from dicebox.plumbing.durable import fsync_dir, write_atomic
 from dicebox.store.errors import DiskFull, disk_full_in, is_disk_full
 from dicebox.store.index import DatasetIndex
 

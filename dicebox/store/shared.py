@@ -33,8 +33,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicebox.durable import TEMP_PREFIX, fsync_dir, write_atomic
 from dicebox.images import Geometry
+from dicebox.plumbing.durable import TEMP_PREFIX, fsync_dir, write_atomic
 from dicebox.store.dataset import INDEX_FILE, STALE_TEMP_SECONDS, Dataset, _is_image_id, _StoreJob
 from dicebox.store.errors import Conflict, NotFound, StoreError, disk_full_in
 from dicebox.store.images import DEFAULT_MAX_PIXELS, PreparedImage

@@ -69,13 +69,6 @@ class DatasetStore:
     @classmethod
     def from_config(cls, config) -> DatasetStore:
         """The store a :class:`~dicebox.config.Config` describes (data folder, channels, limits, index)."""
-        from dicebox.config import ConfigError
-
-        if config.index_dir is not None and config.index_dir.resolve().is_relative_to(config.datasets_dir.resolve()):
-            raise ConfigError(
-                f"[DIRECTORY] index_dir {config.index_dir} is inside the data sets folder {config.datasets_dir}: "
-                "give a folder on this machine's own disk, outside the shared folder"
-            )
         return cls(
             config.datasets_dir,
             default_channels=config.dataset.channels,

@@ -12,7 +12,7 @@ from helpers import API_KEY
 
 from dicebox.batches.book import OrderBook
 from dicebox.batches.orders import MAX_SHARD_BYTES, OrderFailed, OrderNotFound, plan_order
-from dicebox.client import ClientError, NotFoundError, OrderCancelled
+from dicebox.client.http import ClientError, NotFoundError, OrderCancelled
 from dicebox.config import load_config
 from dicebox.images import read_npz
 from dicebox.service import create_app, service_context

@@ -20,7 +20,7 @@ from service_process import start_service, stop_service
 
 from dicebox.batches.fill import fill_shard
 from dicebox.batches.shards import decode_order, encode_result
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 from dicebox.config import load_config
 from dicebox.images import LabelledImages
 from dicebox.service import create_app, service_context

@@ -9,7 +9,7 @@ from batch_support import Processor, assert_exact, fill_dataset
 from helpers import API_KEY
 from service_process import start_service, stop_service
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 from dicebox.store import DatasetStore
 
 pytestmark = pytest.mark.broker

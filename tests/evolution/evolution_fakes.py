@@ -9,8 +9,8 @@ import numpy as np
 
 from dicebox.evolution.fake_fitness import fake_accuracy
 from dicebox.evolution.training_orders import Evaluation, TrainSpec
-from dicebox.genome import Genome
 from dicebox.images import LabelledImages
+from dicebox.nets.genome import Genome
 
 
 def tiny_images(version: str = "tiny-v1") -> LabelledImages:

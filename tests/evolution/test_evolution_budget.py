@@ -13,8 +13,8 @@ from dicebox.evolution.operators import breed, random_genome
 from dicebox.evolution.search import Evolution, SearchSettings
 from dicebox.evolution.taxonomy import Taxonomy
 from dicebox.evolution.training_orders import TrainSpec
-from dicebox.genome import Conv2DLayer, DenseLayer, Genome, MaxPool2DLayer, ScoredGenome, default_genome
 from dicebox.images import Geometry
+from dicebox.nets.genome import Conv2DLayer, DenseLayer, Genome, MaxPool2DLayer, ScoredGenome, default_genome
 
 TAXONOMY = Taxonomy(min_neurons=4, max_neurons=64, max_layers=4, max_filters=16)
 SETTINGS = SearchSettings(generations=3, population=6, train=TrainSpec(epochs=1, fitness="fake"))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dicebox.cli import main
-from dicebox.genome import Genome, Population, ScoredGenome, read_population, write_population
+from dicebox.nets.genome import Genome, Population, ScoredGenome, read_population, write_population
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_TAXONOMY = """[TAXONOMY]
@@ -103,7 +103,7 @@ def test_sigterm_saves_and_exits_resumably(tmp_path, npz_file):
 def test_a_real_tiny_evolution_writes_populations_and_a_champion_that_loads(tmp_path, capsys):
     from synthetic_images import shapes
 
-    from dicebox.bundle import load_bundle
+    from dicebox.nets.bundle import load_bundle
 
     data = shapes(per_class=30, width=20, height=16, seed=2)  # 120 images
     npz = tmp_path / "shapes.npz"

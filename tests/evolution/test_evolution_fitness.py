@@ -8,7 +8,7 @@ from evolution_fakes import tiny_images
 from dicebox.evolution import fitness as fitness_module
 from dicebox.evolution.fitness import FakeFitnessRefused, fitness_for, train_fitness
 from dicebox.evolution.training_orders import TrainingOrder, TrainingOrderResult, TrainSpec
-from dicebox.genome import Conv2DLayer, DenseLayer, Genome
+from dicebox.nets.genome import Conv2DLayer, DenseLayer, Genome
 
 SPEC = TrainSpec(epochs=1, batch_size=4)
 
@@ -21,7 +21,7 @@ def test_a_genome_that_does_not_fit_the_images_fails_without_training():
 
 
 @pytest.mark.parametrize("make_error", [
-    lambda: __import__("dicebox.training", fromlist=["TrainingFailed"]).TrainingFailed("the loss became nan"),
+    lambda: __import__("dicebox.nets.training", fromlist=["TrainingFailed"]).TrainingFailed("the loss became nan"),
     lambda: MemoryError("cannot allocate"),
     lambda: __import__("tensorflow").errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"),
 ])
@@ -31,19 +31,19 @@ def test_nan_loss_and_out_of_memory_are_failed_individuals(monkeypatch, make_err
     def broken(*_args, **_kwargs):
         raise error
 
-    monkeypatch.setattr("dicebox.training.run_training", broken)
+    monkeypatch.setattr("dicebox.nets.training.run_training", broken)
     evaluation, model = train_fitness(Genome((DenseLayer(4),)), tiny_images(), SPEC)
     assert evaluation.status == "failed" and evaluation.accuracy is None and model is None
     assert type(error).__name__ in evaluation.error
 
 
 def test_unusable_data_is_not_a_failed_individual_but_an_error(monkeypatch):
-    from dicebox.training import TrainingError
+    from dicebox.nets.training import TrainingError
 
     def unusable(*_args, **_kwargs):
         raise TrainingError("need at least 2 categories")
 
-    monkeypatch.setattr("dicebox.training.run_training", unusable)
+    monkeypatch.setattr("dicebox.nets.training.run_training", unusable)
     with pytest.raises(TrainingError):
         train_fitness(Genome((DenseLayer(4),)), tiny_images(), SPEC)
 

@@ -19,7 +19,8 @@ from dicebox.evolution.operators import (
     select_tournament,
     select_truncation,
 )
-from dicebox.genome import (
+from dicebox.images import Geometry
+from dicebox.nets.genome import (
     Augmentation,
     Conv2DLayer,
     DenseLayer,
@@ -28,7 +29,6 @@ from dicebox.genome import (
     MaxPool2DLayer,
     ScoredGenome,
 )
-from dicebox.images import Geometry
 
 ALL_TYPES = Taxonomy(layer_types=("dense", "dropout", "conv2d", "maxpool2d"), min_layers=1, max_layers=6,
                      min_neurons=4, max_neurons=64, max_filters=16)

@@ -6,9 +6,9 @@ import numpy as np
 from evolution_fakes import tiny_images
 
 from dicebox.evolution.dataset import split_test
-from dicebox.genome import Conv2DLayer, DenseLayer, Genome
 from dicebox.images import LabelledImages
-from dicebox.training import TrainOptions, run_training
+from dicebox.nets.genome import Conv2DLayer, DenseLayer, Genome
+from dicebox.nets.training import TrainOptions, run_training
 
 GENOME = Genome((Conv2DLayer(4, (3, 3)), DenseLayer(8)))
 
@@ -38,7 +38,7 @@ def test_a_network_traces_one_training_graph_and_no_evaluation_or_prediction_gra
 
 
 def test_the_same_images_are_split_once_for_every_network(monkeypatch):
-    import dicebox.training as training
+    import dicebox.nets.training as training
 
     calls = []
     grouped = training.grouped_split

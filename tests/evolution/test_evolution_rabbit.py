@@ -20,7 +20,7 @@ from dicebox.evolution.run_folder import RunFolder
 from dicebox.evolution.search import Evolution, SearchError, SearchSettings
 from dicebox.evolution.taxonomy import Taxonomy
 from dicebox.evolution.training_orders import TrainSpec
-from dicebox.genome import read_population
+from dicebox.nets.genome import read_population
 
 pytestmark = pytest.mark.broker
 

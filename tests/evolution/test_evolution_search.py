@@ -22,7 +22,7 @@ from dicebox.evolution.run_folder import RunFolder
 from dicebox.evolution.search import Evolution, SearchError, SearchSettings
 from dicebox.evolution.taxonomy import Taxonomy
 from dicebox.evolution.training_orders import Evaluation, TrainingOrderResult, TrainSpec
-from dicebox.genome import read_population
+from dicebox.nets.genome import read_population
 
 TAXONOMY = Taxonomy(min_neurons=4, max_neurons=64, max_layers=4, max_filters=16)
 SETTINGS = SearchSettings(generations=4, population=6, train=TrainSpec(epochs=1, fitness="fake"))

@@ -1,6 +1,6 @@
 """Held-out splits by recording session: neighbouring video frames never sit on both sides.
 
-The rule (dicebox.training): per label, images stored with no pause over SESSION_GAP (10 s) are one
+The rule (dicebox.nets.training): per label, images stored with no pause over SESSION_GAP (10 s) are one
 session; a class is split in whole sessions when they come within half of its share, else its
 sessions are cut into about BLOCKS blocks of neighbouring frames (never inside one instant's delivery).
 """
@@ -13,8 +13,8 @@ from helpers import make_png
 
 from dicebox.evolution.dataset import split_test
 from dicebox.images import LabelledImages
+from dicebox.nets.training import SESSION_GAP, grouped_split, recording_sessions, split_images
 from dicebox.store import DatasetStore
-from dicebox.training import SESSION_GAP, grouped_split, recording_sessions, split_images
 
 
 def video_bursts(bursts_per_class: int, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

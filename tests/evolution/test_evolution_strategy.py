@@ -24,7 +24,7 @@ from dicebox.evolution.strategies import GeneticAlgorithm, RandomSearch, make_st
 from dicebox.evolution.taxonomy import Taxonomy
 from dicebox.evolution.training_orders import Evaluation, TrainSpec
 from dicebox.evolution.trial import Trial, TrialStatus
-from dicebox.genome import default_genome
+from dicebox.nets.genome import default_genome
 
 TAXONOMY = Taxonomy(min_neurons=4, max_neurons=64, max_layers=4, max_filters=16)
 SETTINGS = SearchSettings(generations=3, population=5, train=TrainSpec(epochs=1, fitness="fake"))

@@ -17,11 +17,11 @@ def dice_bundle(tmp_path_factory):
     """A small, briefly trained dice classifier: right on some frames, wrong on others."""
     import numpy as np
 
-    from dicebox.bundle import save_bundle
     from dicebox.camera import Geometry, synthetic_dataset
-    from dicebox.genome import default_genome
     from dicebox.images import LabelledImages
-    from dicebox.training import TrainOptions, run_training
+    from dicebox.nets.bundle import save_bundle
+    from dicebox.nets.genome import default_genome
+    from dicebox.nets.training import TrainOptions, run_training
 
     geometry = Geometry(60, 50, 1)
     images, labels = synthetic_dataset(120, geometry, seed=11)

@@ -10,7 +10,7 @@ from PyQt5.QtCore import Qt
 from test_gui_operator import window  # noqa: F401 - the fixture
 
 from dicebox.camera import Geometry, synthetic_dataset
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 
 
 def test_a_crashed_evolution_is_reported_and_offered_for_resuming(qtbot, window):  # noqa: F811

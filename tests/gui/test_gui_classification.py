@@ -6,9 +6,9 @@ import numpy as np
 from helpers import API_KEY
 from test_gui_operator import start_service_and_camera, window  # noqa: F401 - the fixture
 
-from dicebox.client import SensoryClient
-from dicebox.inference import Classifier
-from dicebox.recorder import KeepMode
+from dicebox.client.http import SensoryClient
+from dicebox.nets.inference import Classifier
+from dicebox.session.recorder import KeepMode
 
 
 def test_only_misclassified_frames_are_kept(qtbot, window, dice_bundle):  # noqa: F811

@@ -9,7 +9,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QInputDialog, QMessageBox
 from test_gui_operator import window  # noqa: F401 - the fixture
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 
 pytestmark = pytest.mark.timeout(300)
 

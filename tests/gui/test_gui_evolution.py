@@ -9,7 +9,7 @@ from PyQt5.QtCore import Qt
 from test_gui_operator import window  # noqa: F401 - the fixture
 
 from dicebox.camera import Geometry, synthetic_dataset
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 
 
 def test_evolution_panel_plots_a_real_run(qtbot, window):  # noqa: F811

@@ -14,7 +14,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QFileDialog, QInputDialog
 from test_gui_operator import start_service_and_camera, window  # noqa: F401 - the fixture
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,7 +10,7 @@ import pytest
 from helpers import API_KEY
 from PyQt5.QtCore import Qt
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 from dicebox.config import load_config
 
 pytestmark = pytest.mark.timeout(300)

@@ -6,7 +6,7 @@ import pytest
 from PyQt5.QtCore import QSettings, Qt
 from test_gui_operator import start_service_and_camera, window  # noqa: F401 - the fixture
 
-from dicebox.recorder import KeepMode
+from dicebox.session.recorder import KeepMode
 
 pytestmark = pytest.mark.timeout(300)
 

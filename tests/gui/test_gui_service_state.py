@@ -11,7 +11,7 @@ from helpers import API_KEY, make_png
 from PyQt5.QtCore import Qt
 from test_gui_operator import window  # noqa: F401 - the fixture
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 from dicebox.config import load_config
 from dicebox.service import service_context
 

@@ -12,7 +12,7 @@ from PyQt5.QtCore import QRect, Qt
 from test_gui_operator import window  # noqa: F401 - the fixture
 
 from dicebox.camera import Geometry, synthetic_dataset
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 
 pytestmark = pytest.mark.timeout(400)
 

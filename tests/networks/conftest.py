@@ -22,14 +22,14 @@ def shapes_data():
 
 @pytest.fixture(scope="session")
 def trained(shapes_data):
-    from dicebox.training import TrainOptions, run_training
+    from dicebox.nets.training import TrainOptions, run_training
 
     return run_training(TINY, shapes_data, TrainOptions(epochs=12, batch_size=32, seed=1, patience=3))
 
 
 @pytest.fixture(scope="session")
 def bundle_dir(trained, tmp_path_factory) -> Path:
-    from dicebox.bundle import save_bundle
+    from dicebox.nets.bundle import save_bundle
 
     path = tmp_path_factory.mktemp("bundles") / "shapes-model"
     save_bundle(trained, path, dataset_id="shapes_20x16")
@@ -39,9 +39,9 @@ def bundle_dir(trained, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def other_bundle_dir(shapes_data, tmp_path_factory) -> Path:
     """An untrained model of the same shape and categories: different outputs, different id."""
-    from dicebox.bundle import save_bundle
-    from dicebox.networks import build_model
-    from dicebox.training import data_geometry
+    from dicebox.nets.build import build_model
+    from dicebox.nets.bundle import save_bundle
+    from dicebox.nets.training import data_geometry
 
     model = build_model(TINY, data_geometry(shapes_data), len(shapes_data.categories), seed=7)
     path = tmp_path_factory.mktemp("bundles") / "other-model"
@@ -51,6 +51,6 @@ def other_bundle_dir(shapes_data, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def classifier(bundle_dir):
-    from dicebox.inference import Classifier
+    from dicebox.nets.inference import Classifier
 
     return Classifier.from_bundle(bundle_dir)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from dicebox.genome import Conv2DLayer, DenseLayer, Genome, MaxPool2DLayer
 from dicebox.images import LabelledImages
+from dicebox.nets.genome import Conv2DLayer, DenseLayer, Genome, MaxPool2DLayer
 
 # A network small enough to train in a second on the shapes below.
 TINY = Genome((Conv2DLayer(8, (3, 3)), MaxPool2DLayer((2, 2)), DenseLayer(32)))

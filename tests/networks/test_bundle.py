@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import dicebox
-from dicebox import bundle as bundle_module
-from dicebox.bundle import (
+from dicebox.images import Geometry
+from dicebox.nets import bundle as bundle_module
+from dicebox.nets.bundle import (
     FORMAT_VERSION,
     BundleError,
     IncompatibleBundle,
@@ -24,7 +25,6 @@ from dicebox.bundle import (
     load_bundle,
     save_bundle,
 )
-from dicebox.images import Geometry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,7 @@ def test_bundle_contents(bundle_dir, trained):
 
 PARITY_SCRIPT = """
 import sys, numpy as np
-from dicebox.inference import Classifier
+from dicebox.nets.inference import Classifier
 frames = np.load(sys.argv[2])
 classifier = Classifier.from_bundle(sys.argv[1])
 results = classifier.classify_batch(list(frames))

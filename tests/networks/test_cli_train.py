@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from dicebox.bundle import load_bundle
 from dicebox.cli import main
 from dicebox.config import load_config
-from dicebox.genome import Conv2DLayer, DenseLayer, Genome, save_genome
+from dicebox.nets.bundle import load_bundle
+from dicebox.nets.genome import Conv2DLayer, DenseLayer, Genome, save_genome
 
 
 @pytest.fixture

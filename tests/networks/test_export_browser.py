@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from dicebox.model_export import export_model
+from dicebox.nets.export import export_model
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from synthetic_images import shapes
 
-from dicebox.bundle import load_bundle
 from dicebox.cli import main
+from dicebox.nets.bundle import load_bundle
 
 FLOAT_ATOL = 1e-5
 INT8_ATOL = 0.08
@@ -135,8 +135,7 @@ def test_onnx_metadata_names_the_labels(kits, bundle_dir):
 
 @pytest.mark.parametrize("kit_name", ["tflite", "int8"])
 def test_tflite_file_carries_its_labels_and_preprocessing(kits, kit_name, bundle_dir):
-    from dicebox import tflite_metadata
-
+    from dicebox.nets import tflite_metadata
     entries = tflite_metadata.read((kits[kit_name] / "model.tflite").read_bytes())
     bundle = load_bundle(bundle_dir)
     assert entries[tflite_metadata.LABELS_ENTRY].decode().splitlines() == list(bundle.categories)
@@ -145,8 +144,7 @@ def test_tflite_file_carries_its_labels_and_preprocessing(kits, kit_name, bundle
 
 
 def test_tflite_metadata_refuses_what_is_not_a_tflite_file(kits):
-    from dicebox import tflite_metadata
-
+    from dicebox.nets import tflite_metadata
     with pytest.raises(tflite_metadata.TfliteMetadataError, match="not a TFLite model"):
         tflite_metadata.read((kits["onnx"] / "model.onnx").read_bytes())
 

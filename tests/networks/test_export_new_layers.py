@@ -11,7 +11,7 @@ import pytest
 from test_export_model import FLOAT_ATOL, bundle_outputs, run_kit
 
 from dicebox.cli import main
-from dicebox.genome import Augmentation, Conv2DLayer, DenseLayer, DropoutLayer, Genome, MaxPool2DLayer
+from dicebox.nets.genome import Augmentation, Conv2DLayer, DenseLayer, DropoutLayer, Genome, MaxPool2DLayer
 
 RICH = Genome(
     (
@@ -31,14 +31,14 @@ GLOBAL_MAX_NO_DENSE = Genome((Conv2DLayer(6, 3, batch_norm=True),), head="global
 
 @pytest.fixture(scope="module")
 def rich_result(shapes_data):
-    from dicebox.training import TrainOptions, run_training
+    from dicebox.nets.training import TrainOptions, run_training
 
     return run_training(RICH, shapes_data, TrainOptions(epochs=4, batch_size=64, seed=2, patience=0))
 
 
 @pytest.fixture(scope="module")
 def rich_bundle(rich_result, tmp_path_factory):
-    from dicebox.bundle import save_bundle
+    from dicebox.nets.bundle import save_bundle
 
     path = tmp_path_factory.mktemp("rich") / "bundle"
     save_bundle(rich_result, path, dataset_id="shapes_20x16")
@@ -55,8 +55,8 @@ def test_the_genome_genes_are_what_training_used(rich_result):
 
 
 def test_augmentation_is_off_when_classifying(rich_result, rich_bundle, shapes_data):
-    from dicebox.bundle import load_bundle
-    from dicebox.inference import Classifier
+    from dicebox.nets.bundle import load_bundle
+    from dicebox.nets.inference import Classifier
 
     frames = shapes_data.images[:40]
     trained = np.asarray(rich_result.model(frames, training=False))
@@ -87,9 +87,9 @@ def test_export_of_batch_norm_global_pooling_and_augmentation_agrees(rich_bundle
 def test_onnx_global_max_pooling_straight_to_the_output(shapes_data):
     import onnxruntime
 
-    from dicebox.networks import build_model
-    from dicebox.onnx_export import to_onnx
-    from dicebox.training import data_geometry
+    from dicebox.nets.build import build_model
+    from dicebox.nets.onnx_export import to_onnx
+    from dicebox.nets.training import data_geometry
 
     model = build_model(GLOBAL_MAX_NO_DENSE, data_geometry(shapes_data), 4, seed=3)
     # Non-trivial batch statistics, as after training.

@@ -9,7 +9,8 @@ import random
 
 import pytest
 
-from dicebox.genome import (
+from dicebox.images import Geometry
+from dicebox.nets.genome import (
     ACTIVATIONS,
     Augmentation,
     Conv2DLayer,
@@ -26,7 +27,6 @@ from dicebox.genome import (
     save_genome,
     write_population,
 )
-from dicebox.images import Geometry
 
 # The original's test fixture (dicebox.core test/fixtures/dicebox.lonestar.json), shortened.
 ORIGINAL_LONESTAR = """{

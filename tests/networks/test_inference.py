@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from dicebox.bundle import BundleError, IncompatibleBundle, load_bundle
 from dicebox.images import Geometry, to_geometry
-from dicebox.inference import Classification, Classifier, ClassifyError
+from dicebox.nets.bundle import BundleError, IncompatibleBundle, load_bundle
+from dicebox.nets.inference import Classification, Classifier, ClassifyError
 
 
 def probabilities(result: Classification, categories) -> np.ndarray:

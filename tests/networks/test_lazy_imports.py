@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 CHECK = """
 import sys
-import dicebox.genome, dicebox.networks, dicebox.training, dicebox.bundle, dicebox.inference
+import dicebox.nets.genome, dicebox.nets.build, dicebox.nets.training, dicebox.nets.bundle, dicebox.nets.inference
 import dicebox.cli.train
 from dicebox.cli import build_parser
 build_parser()

@@ -18,10 +18,10 @@ import requests
 from helpers import API_KEY
 from service_process import start_service, stop_service
 
-from dicebox.bundle import BundleError
-from dicebox.inference import Classifier
-from dicebox.model_export import export_model
-from dicebox.runtimes import resolve_model
+from dicebox.nets.bundle import BundleError
+from dicebox.nets.export import export_model
+from dicebox.nets.inference import Classifier
+from dicebox.nets.runtimes import resolve_model
 
 REPO = Path(__file__).resolve().parents[2]
 HEADERS = {"API-ACCESS-KEY": API_KEY}
@@ -57,7 +57,7 @@ def expected_probabilities(classifier, frames) -> np.ndarray:
 
 CHILD = """
 import sys, numpy as np
-from dicebox.inference import Classifier
+from dicebox.nets.inference import Classifier
 classifier = Classifier.from_bundle(sys.argv[1])
 frames = np.load(sys.argv[2])
 results = classifier.classify_batch(list(frames))

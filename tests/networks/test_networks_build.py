@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dicebox.genome import (
+from dicebox.images import Geometry
+from dicebox.nets.build import LEARNING_RATES, build_model
+from dicebox.nets.genome import (
     OPTIMIZERS,
     Augmentation,
     Conv2DLayer,
@@ -16,8 +18,6 @@ from dicebox.genome import (
     MaxPool2DLayer,
     default_genome,
 )
-from dicebox.images import Geometry
-from dicebox.networks import LEARNING_RATES, build_model
 
 
 @pytest.mark.parametrize(

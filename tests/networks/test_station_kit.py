@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dicebox.model_export import export_model
+from dicebox.nets.export import export_model
 
 REPO = Path(__file__).resolve().parents[2]
 STATION_LEAVES_OUT = ("tensorflow", "keras", "flask", "werkzeug", "waitress", "pika", "matplotlib")
@@ -19,8 +19,8 @@ STATION_LEAVES_OUT = ("tensorflow", "keras", "flask", "werkzeug", "waitress", "p
 CHILD = """
 import json, sys
 import numpy as np
-from dicebox.inference import Classifier
-from dicebox.model_source import ModelSource
+from dicebox.nets.inference import Classifier
+from dicebox.session.model_source import ModelSource
 
 kit, frames, weights = sys.argv[1], np.load(sys.argv[2]), sys.argv[3]
 chosen = []

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from synthetic_images import TINY
 
-from dicebox.genome import Conv2DLayer, Genome, GenomeError
 from dicebox.images import LabelledImages
-from dicebox.training import (
+from dicebox.nets.genome import Conv2DLayer, Genome, GenomeError
+from dicebox.nets.training import (
     BatchProgress,
     EpochEnd,
     TrainingCancelled,

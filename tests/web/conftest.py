@@ -88,11 +88,11 @@ def dice_bundle_files(tmp_path_factory):
     """A small, briefly trained dice classifier for the data set dice_60x50 (grey)."""
     import numpy as np
 
-    from dicebox.bundle import save_bundle
     from dicebox.camera import Geometry, synthetic_dataset
-    from dicebox.genome import default_genome
     from dicebox.images import LabelledImages
-    from dicebox.training import TrainOptions, run_training
+    from dicebox.nets.bundle import save_bundle
+    from dicebox.nets.genome import default_genome
+    from dicebox.nets.training import TrainOptions, run_training
 
     geometry = Geometry(60, 50, 1)
     images, labels = synthetic_dataset(120, geometry, seed=11)

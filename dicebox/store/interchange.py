@@ -332,7 +332,7 @@ def load_splits(dataset_path: Path) -> dict[str, str]:
 
 def save_splits(dataset_path: Path, splits: dict[str, str]) -> None:
     """Record image id -> split beside the data set (atomically), merged with what was there."""
-    from dicebox.durable import write_text_atomic
+    from dicebox.plumbing.durable import write_text_atomic
 
     merged = {**load_splits(dataset_path), **splits}
     doc = {"format": "dicebox.splits", "splits": dict(sorted(merged.items()))}

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import dicebox
-from dicebox.durable import fsync_dir, replace_dir, sibling_path, write_atomic, write_text_atomic
-from dicebox.genome import Genome, GenomeError
 from dicebox.images import Geometry
-from dicebox.training import Metrics, TrainResult
+from dicebox.nets.genome import Genome, GenomeError
+from dicebox.nets.training import Metrics, TrainResult
+from dicebox.plumbing.durable import fsync_dir, replace_dir, sibling_path, write_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     import keras
@@ -207,7 +207,7 @@ def save_bundle(
 ) -> Bundle:
     """Write a bundle folder at ``path`` atomically, replacing an existing bundle there.
 
-    ``source`` is a :class:`~dicebox.training.TrainResult` (everything is taken from it; keyword
+    ``source`` is a :class:`~dicebox.nets.training.TrainResult` (everything is taken from it; keyword
     arguments override) or a bare Keras model, which then needs ``categories``. The model is saved
     without optimizer state: a bundle is for classifying, and training starts a fresh optimizer.
     """
@@ -271,8 +271,8 @@ def inference_file_bytes(model: keras.Model) -> bytes:
 
 def _inference_copy(model: keras.Model) -> keras.Model:
     """The same network and weights, uncompiled, so the file carries no optimizer state, and without
-    augmentation layers (:func:`dicebox.networks.inference_model`)."""
-    from dicebox.networks import inference_model
+    augmentation layers (:func:`dicebox.nets.build.inference_model`)."""
+    from dicebox.nets.build import inference_model
 
     return inference_model(model)
 
@@ -461,8 +461,7 @@ def export_tflite(
             converter.representative_dataset = lambda: ([image[None]] for image in int8_sample)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         data = converter.convert()
-    from dicebox import tflite_metadata
-
+    from dicebox.nets import tflite_metadata
     document = preprocessing_document(bundle)
     labels = "".join(f"{name}\n" for name in bundle.categories)
     data = tflite_metadata.embed(

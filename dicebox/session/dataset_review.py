@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
 
 CHUNK = 500  # ids or images per request: progress to show, and requests far below the size limits
 LISTING_PAGE = 10_000

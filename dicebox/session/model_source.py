@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from dicebox.bundle import MANIFEST_FILE, PREPROCESSING_FILE, BundleError, load_bundle
 from dicebox.evolution.run_folder import CHAMPION_DIR
+from dicebox.nets.bundle import MANIFEST_FILE, PREPROCESSING_FILE, BundleError, load_bundle
 
 MAX_RECENT = 10
 

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dicebox.genome import DEFAULT_MAX_PARAMETERS, Genome
 from dicebox.images import Geometry, LabelledImages
+from dicebox.nets.genome import DEFAULT_MAX_PARAMETERS, Genome
 
 if TYPE_CHECKING:
     import keras
@@ -523,7 +523,7 @@ def _fit(
     import keras
     import tensorflow as tf
 
-    from dicebox.networks import build_model
+    from dicebox.nets.build import build_model
 
     started = time.perf_counter()
     if stop_requested():

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicebox.durable import TEMP_PREFIX, write_atomic
+from dicebox.plumbing.durable import TEMP_PREFIX, write_atomic
 
 SUFFIX = ".frame"
 REJECTED = "rejected"

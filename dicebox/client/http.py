@@ -24,8 +24,8 @@ import numpy as np
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from dicebox.backoff import Backoff
 from dicebox.images import LabelledImages, encode_png, read_npz
+from dicebox.plumbing.backoff import Backoff
 
 TRANSIENT_STATUSES = {502, 503, 504}
 # Answers that say the request was not carried out (the service's 503 means it did nothing).
@@ -274,8 +274,8 @@ class SensoryClient:
         return read_npz(response.content, response.headers.get("X-Dataset-Version", ""))
 
     def classify(self, image: bytes | np.ndarray):
-        """Classify one image with the service's model (a :class:`dicebox.inference.Classification`)."""
-        from dicebox.inference import Classification
+        """Classify one image with the service's model (a :class:`dicebox.nets.inference.Classification`)."""
+        from dicebox.nets.inference import Classification
 
         body = self._call("POST", "/api/v1/classify", json={"data": _b64(image)}, idempotent=True).json()
         return Classification(

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from dicebox.camera import DICE_FACES, Geometry, Roi, open_source, preprocess_roi
-from dicebox.client import SensoryClient
+from dicebox.client.http import SensoryClient
+from dicebox.client.local_service import LocalService
 from dicebox.config import load_config
-from dicebox.evolution.child_process import ChildProcess
-from dicebox.genome import (
+from dicebox.demo.operator import record_faces
+from dicebox.nets.genome import (
     Conv2DLayer,
     DenseLayer,
     DropoutLayer,
@@ -35,9 +36,8 @@ from dicebox.genome import (
     default_genome,
     write_population,
 )
-from dicebox.local_service import LocalService
-from dicebox.operator import record_faces
-from dicebox.recorder import KeepMode
+from dicebox.plumbing.child_process import ChildProcess
+from dicebox.session.recorder import KeepMode
 
 # A CNN known to read dice faces well; it seeds the first generation beside the default one, so
 # even a small, short evolution starts from a sound network.

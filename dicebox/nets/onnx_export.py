@@ -3,7 +3,7 @@
 Keras 3's ``model.export(format="onnx")`` needs ``tf2onnx`` on the TensorFlow backend, and no
 ``tf2onnx`` release installs beside this TensorFlow/numpy. dicebox networks are a short chain of
 known layers (uint8 input, Rescaling, Conv2D, BatchNormalization, Activation, MaxPooling2D,
-Flatten or global pooling, Dense, Dropout, see :func:`dicebox.networks.build_model`), so each
+Flatten or global pooling, Dense, Dropout, see :func:`dicebox.nets.build.build_model`), so each
 layer is written as ONNX operators directly with the ``onnx`` package. The ONNX model takes the
 same uint8 NHWC batch and returns the same softmax. Convolutions run in ONNX's NCHW layout; the
 tensor is turned back to NHWC before Flatten so the Dense weights keep Keras' element order.

@@ -1,4 +1,4 @@
-"""Running ``dicebox evolve`` (or ``dicebox train``) as a child process and reading its events.
+"""Child ``dicebox`` processes: how to start one, and running ``dicebox evolve``/``train`` while reading its events.
 
 The GUI and the demo start evolution this way: TensorFlow then runs in its own process, so the
 window's event loop never waits for it, and the child's JSON event lines (one object per line
@@ -18,9 +18,24 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dicebox.local_service import dicebox_command, die_with_parent
-
 log = logging.getLogger(__name__)
+
+
+def dicebox_command() -> list[str]:
+    """How to run the ``dicebox`` command from this process (installed, from source or frozen)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "dicebox"]
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM if the app dies without stopping it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class ChildProcess:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dicebox.backoff import Backoff
-from dicebox.client import ClientError, NotFoundError, SensoryClient
+from dicebox.client.http import ClientError, NotFoundError, SensoryClient
+from dicebox.client.spool import FrameSpool
 from dicebox.images import encode_png
-from dicebox.spool import FrameSpool
+from dicebox.plumbing.backoff import Backoff
 from dicebox.store import InvalidName
 from dicebox.store.names import parse_dataset_id
 

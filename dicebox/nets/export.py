@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dicebox.bundle import (
+from dicebox.nets.bundle import (
     MODEL_FILE,
     PREPROCESSING_FILE,
     Bundle,
@@ -36,7 +36,7 @@ from dicebox.bundle import (
     export_tflite,
     preprocessing_document,
 )
-from dicebox.durable import replace_dir, sibling_path
+from dicebox.plumbing.durable import replace_dir, sibling_path
 
 FORMATS: dict[str, str] = {
     "keras": MODEL_FILE,
@@ -125,7 +125,7 @@ def _write_kit(bundle: Bundle, fmt: str, folder: Path, int8_sample: np.ndarray |
     elif fmt == "tflite":
         export_tflite(bundle, model_path, int8_sample=int8_sample)
     else:
-        from dicebox.onnx_export import OnnxExportError, to_onnx
+        from dicebox.nets.onnx_export import OnnxExportError, to_onnx
 
         metadata = json.loads(preprocessing_document(bundle))
         try:
@@ -313,7 +313,7 @@ _USE = {
     "endpoint of `saved_model/` takes the uint8 batch.",
     "tflite": "LiteRT (`pip install ai-edge-litert`, no TensorFlow needed) on a Raspberry Pi or phone, "
     "or TensorFlow's `tf.lite.Interpreter`. Labels and preprocessing are also in the file's metadata "
-    "(entries `dicebox_labels` and `dicebox_preprocessing`; `dicebox.tflite_metadata.read` reads them).",
+    "(entries `dicebox_labels` and `dicebox_preprocessing`; `dicebox.nets.tflite_metadata.read` reads them).",
     "onnx": "ONNX Runtime (`pip install onnxruntime`, no TensorFlow needed), ONNX Runtime Web in a browser, "
     "or any ONNX runtime (opset 17). Labels and preprocessing are also in the model's metadata "
     "properties (`categories`, `preprocessing`).",

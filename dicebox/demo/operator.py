@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicebox.camera import FrameSource, Geometry, Roi, preprocess_roi
-from dicebox.client import SensoryClient
-from dicebox.delivery import FrameDelivery
-from dicebox.recorder import KeepMode, Recorder, RecorderSettings
+from dicebox.client.delivery import FrameDelivery
+from dicebox.client.http import SensoryClient
+from dicebox.session.recorder import KeepMode, Recorder, RecorderSettings
 from dicebox.session.recording import KeepFailed, RecordingSession
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dicebox.bundle import MANIFEST_FILE, PREPROCESSING_FILE, Bundle, BundleError, load_bundle
 from dicebox.images import Geometry
+from dicebox.nets.bundle import MANIFEST_FILE, PREPROCESSING_FILE, Bundle, BundleError, load_bundle
 
 RUNTIMES = ("auto", "keras", "onnx", "tflite")
 MODEL_FILES = {"onnx": "model.onnx", "tflite": "model.tflite"}

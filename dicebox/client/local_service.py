@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dicebox.plumbing.child_process import dicebox_command, die_with_parent
+
 log = logging.getLogger(__name__)
 
 READY_MARK = "listening on "
@@ -25,24 +27,6 @@ READY_MARK = "listening on "
 
 class LocalServiceError(RuntimeError):
     """The local service could not be started."""
-
-
-def dicebox_command() -> list[str]:
-    """How to run the ``dicebox`` command from this process (installed, from source or frozen)."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable]
-    return [sys.executable, "-m", "dicebox"]
-
-
-def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the child gets SIGTERM if the app dies without stopping it."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class LocalService:

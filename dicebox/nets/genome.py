@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dicebox.durable import write_text_atomic
+from dicebox.plumbing.durable import write_text_atomic
 
 if TYPE_CHECKING:
     from dicebox.images import Geometry

@@ -8,7 +8,7 @@ the tens of milliseconds of ``model.predict``. Every frame goes through
 under a lock; a classification in flight finishes on the model it started with.
 
 Without TensorFlow, a :class:`Classifier` runs an export kit (``dicebox export-model``) through
-ONNX Runtime or LiteRT instead (:mod:`dicebox.runtimes`), with the same answers.
+ONNX Runtime or LiteRT instead (:mod:`dicebox.nets.runtimes`), with the same answers.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from dicebox.bundle import Bundle, check_compatible
 from dicebox.images import Geometry, to_geometry
 from dicebox.images.untrusted import DEFAULT_MAX_PIXELS, InvalidImage
 from dicebox.images.untrusted import decode_image as decode_untrusted
-from dicebox.runtimes import ModelSource, load_runner, resolve_model
+from dicebox.nets.bundle import Bundle, check_compatible
+from dicebox.nets.runtimes import ModelSource, load_runner, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class Classifier:
     def from_bundle(cls, bundle: Bundle | str | os.PathLike, runtime: str = "auto") -> Classifier:
         """Load a bundle (folder path or :class:`Bundle`), an export kit folder or an exported
         .onnx/.tflite file, and warm the model up. ``runtime``: auto, keras, onnx or tflite
-        (see :func:`dicebox.runtimes.resolve_model`)."""
+        (see :func:`dicebox.nets.runtimes.resolve_model`)."""
         return cls(bundle, runtime)
 
     def _current(self) -> _Engine:

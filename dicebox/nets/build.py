@@ -1,4 +1,4 @@
-"""Build a compiled Keras model from a :class:`~dicebox.genome.Genome` (TensorFlow imported lazily).
+"""Build a compiled Keras model from a :class:`~dicebox.nets.genome.Genome` (TensorFlow imported lazily).
 
 The model takes the uint8 images produced by :func:`dicebox.images.to_geometry`
 (height x width x channels, BGR) and rescales them to 0..1 itself, so every caller feeds the same
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dicebox.genome import (
+from dicebox.nets.genome import (
     DEFAULT_LEARNING_RATES,
     Augmentation,
     Conv2DLayer,
