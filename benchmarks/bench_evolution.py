@@ -4,7 +4,7 @@ Run from the repository root::
 
     /work/venv/bin/python benchmarks/bench_evolution.py                  # default: about 9-13 minutes
     /work/venv/bin/python benchmarks/bench_evolution.py --seeds 3 --skip-broker
-    /work/venv/bin/python benchmarks/bench_evolution.py --data dice --skip-workers --skip-broker
+    /work/venv/bin/python benchmarks/bench_evolution.py --data dice --skip-processes --skip-broker
 
 1. Search quality on REAL images: the 100 handwritten MNIST digits in /work/shared/data/mnist_28x28
    (10 per class). Per seed, a stratified 70/30 split: the search trains on 70 images (its fitness
@@ -273,11 +273,11 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="local worker processes for part 1")
+    parser.add_argument("--processes", type=int, default=2, help="local training processes for part 1")
     parser.add_argument("--data", choices=("mnist", "dice", "both"), default="mnist",
                         help="part 1 on REAL mnist digits, SYNTHETIC dice crops, or both")
     parser.add_argument("--skip-quality", action="store_true")
-    parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--skip-processes", action="store_true")
     parser.add_argument("--skip-broker", action="store_true")
     parser.add_argument("--broker-orders", type=int, default=40)
     args = parser.parse_args()
@@ -289,12 +289,12 @@ def main() -> None:
         scratch = Path(folder)
         if not args.skip_quality and args.data in ("mnist", "both"):
             bench_quality("REAL MNIST digits", mnist, args.seeds, args.generations, args.population, args.epochs,
-                          args.workers, scratch)
+                          args.processes, scratch)
         if not args.skip_quality and args.data in ("dice", "both"):
             bench_quality("SYNTHETIC dice crops (camera simulator, not real photos)", load_dice(), args.seeds,
-                          args.generations, args.population, args.epochs, args.workers, scratch)
+                          args.generations, args.population, args.epochs, args.processes, scratch)
         steady = {1: 2.0 * args.population, 2: 1.0 * args.population}
-        if not args.skip_workers:
+        if not args.skip_processes:
             steady = bench_workers(mnist, args.population, args.epochs, scratch)
         if not args.skip_broker:
             bench_broker(mnist, args.broker_orders, scratch, steady, args.population)

@@ -3,11 +3,11 @@
 Run from the repository root::
 
     /work/venv/bin/python benchmarks/bench_evolution_overhead.py                      # mnist and dice, 16 networks each
-    /work/venv/bin/python benchmarks/bench_evolution_overhead.py --tasks mnist --networks 8 --workers 1
+    /work/venv/bin/python benchmarks/bench_evolution_overhead.py --tasks mnist --networks 8 --processes 1
 
 A genetic algorithm run (population 8, at most 9 epochs per network, rungs at epochs 1 and 3,
 batch 16, 30 % validation: the settings of bench_evolution_budget.py) on each task trains
-``--networks`` networks through an evaluator: in this process (default), or in ``--workers``
+``--networks`` networks through an evaluator: in this process (default), or in ``--processes``
 local worker processes kept warm over the run. Per trained network it measures the wall-clock
 from the runner's order to its result (building the model, training, scoring, shipping a new
 champion's model, the evaluator's own work) and the seconds of its epochs (training plus
@@ -124,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="mnist,dice")
     parser.add_argument("--networks", type=int, default=16, help="networks trained per task (default 16)")
-    parser.add_argument("--workers", type=int, default=0, help="local worker processes (default 0: in process)")
+    parser.add_argument("--processes", type=int, default=0, help="local training processes (default 0: in this process)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     from dicebox.evolution.fitness import _quiet_tensorflow
@@ -132,8 +132,8 @@ def main() -> None:
     _quiet_tensorflow()
     print(f"[load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start]")
     for task in (t.strip() for t in args.tasks.split(",") if t.strip()):
-        rows = measure(task, args.networks, args.workers, args.seed)
-        report(task, rows, args.workers)
+        rows = measure(task, args.networks, args.processes, args.seed)
+        report(task, rows, args.processes)
         print(f"  [load average {os.getloadavg()[0]:.1f}]")
 
 

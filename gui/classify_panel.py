@@ -39,7 +39,7 @@ from dicebox.session.model_source import (
     install_bundle,
 )
 
-from .workers import run_in_background
+from .background import run_in_background
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from PyQt5.QtWidgets import (
 
 from dicebox.session.dataset_review import DatasetReview
 
+from .background import run_in_background
 from .panel import WindowPanel
-from .workers import run_in_background
 
 PAGE = 120
 

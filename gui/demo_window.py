@@ -27,9 +27,9 @@ def run_demo_with_window(options, *, close_when_done: bool = False) -> int:
     from dicebox.session.runs import RunFollowed
 
     from .app import build_window
+    from .background import run_in_background
     from .evolution_panel import EvolutionPanel
     from .qt_platform import application
-    from .workers import run_in_background
 
     app = application()
     config = load_config(data_dir=options.out / "data")

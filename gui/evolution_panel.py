@@ -55,8 +55,8 @@ from dicebox.session.runs import (
     percent,
 )
 
+from .background import run_in_background
 from .panel import WindowPanel
-from .workers import run_in_background
 
 BLUE, ORANGE, GREY = QColor(30, 120, 220), QColor(240, 140, 30), QColor(120, 120, 120, 110)
 
@@ -404,7 +404,7 @@ class EvolutionPanel(WindowPanel):
         self.population = self._remembered_spin("population", 1, 1000, config.evolution.population)
         self.epochs = self._remembered_spin("epochs", 1, 1000, config.evolution.epochs)
         self.epochs.setToolTip("epochs each network trains, in an evolution and in Train one network")
-        self.workers = self._remembered_spin("workers", 1, 64, 1)
+        self.processes = self._remembered_spin("workers", 1, 64, 1)  # the setting kept its old key
         self.strategy.currentTextChanged.connect(lambda text: self.settings.setValue("evolution/strategy", text))
         self.use_broker = QCheckBox("train on RabbitMQ workers")
         self.use_broker.setEnabled(config.broker_url is not None)
@@ -462,7 +462,7 @@ class EvolutionPanel(WindowPanel):
         form.addWidget(self.strategy, 0, 1, 1, 3)
         for row, pair in enumerate(
             ((("Generations", self.generations), ("Population", self.population)),
-             (("Epochs each", self.epochs), ("Local workers", self.workers))),
+             (("Epochs each", self.epochs), ("Local processes", self.processes))),
             start=1,
         ):
             for column, (title, field) in enumerate(pair):
@@ -630,8 +630,8 @@ class EvolutionPanel(WindowPanel):
                 ]
             if self.use_broker.isChecked():
                 args.append("--broker")
-            elif self.workers.value() > 1:
-                args += ["--workers", str(self.workers.value())]
+            elif self.processes.value() > 1:
+                args += ["--processes", str(self.processes.value())]
             if self.window_.config.source is not None:
                 args += ["--config", str(self.window_.config.source)]
             self.table.setRowCount(0)

@@ -29,6 +29,7 @@ from dicebox.session.model_source import ModelSource
 from dicebox.session.recorder import KeepMode, Recorder, RecorderSettings
 from dicebox.session.recording import KeepFailed, RecordingSession
 
+from .background import run_in_background
 from .camera_controller import CameraController
 from .camera_view import CameraView
 from .classify_panel import ClassifierHost, ClassifyPanel
@@ -38,7 +39,6 @@ from .labels_panel import LabelsPanel
 from .panel import WindowPanel
 from .record_panel import RecordPanel
 from .service_panel import QtServiceLink, ServiceBar, ServiceLog
-from .workers import run_in_background
 
 log = logging.getLogger(__name__)
 

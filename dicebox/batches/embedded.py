@@ -34,12 +34,12 @@ class EmbeddedOrders(BookedOrders):
         *,
         shard_size: int = 5000,
         expiry_seconds: float = 600.0,
-        workers: int = 2,
+        threads: int = 2,
         orders_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.shard_size = shard_size
-        self.workers = workers
+        self.threads = threads
         self._book = FolderOrderBook(orders_dir or Path(store.root) / ORDERS_FOLDER, expiry_seconds)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -92,7 +92,7 @@ class EmbeddedOrders(BookedOrders):
             if self._stop.is_set():
                 raise RuntimeError("the batch order backend is closed")
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dicebox-batch")
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="dicebox-batch")
                 self._sweeper = threading.Thread(target=self._sweep, name="dicebox-order-sweeper", daemon=True)
                 self._sweeper.start()
             return self._pool

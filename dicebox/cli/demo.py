@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=_positive, default=2, help="epochs per network while evolving (default 2)")
     parser.add_argument("--final-epochs", type=_positive, default=25, help="epochs for the champion (default 25)")
     parser.add_argument("--test-frames", type=_positive, default=600, help="fresh frames classified (default 600)")
-    parser.add_argument("--workers", type=_positive, default=1, help="local training processes while evolving")
+    parser.add_argument("--processes", type=_positive, default=1, help="local training processes while evolving")
     parser.add_argument("--max-parameters", type=_positive, default=600_000,
                         help="largest network the evolution may try (default 600,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the camera, the evolution and training")
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                           generations=args.generations, population=args.population, epochs=args.epochs,
                           final_epochs=args.final_epochs, test_frames=args.test_frames, seed=args.seed,
                           max_parameters=args.max_parameters,
-                          workers=args.workers)
+                          processes=args.processes)
     if args.gui:
         from dicebox.cli.gui import check_display
         from dicebox.gui.demo_window import run_demo_with_window

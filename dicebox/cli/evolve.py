@@ -70,7 +70,7 @@ def register(subparsers) -> None:
                         help="resample networks larger than this (default 2,000,000)")
     parser.add_argument("--run-id", help="name of a new run (default: date-time-random)")
     parser.add_argument("--resume", metavar="RUN", help="continue an interrupted run (id or folder)")
-    parser.add_argument("--workers", type=int, default=1, help="local training processes (default 1: in process)")
+    parser.add_argument("--processes", type=int, default=1, help="local training processes (default 1: in this process)")
     parser.add_argument("--broker", nargs="?", const="", metavar="URL",
                         help="train on 'dicebox worker' processes via RabbitMQ at URL "
                              "(without URL: the configured broker)")
@@ -197,8 +197,8 @@ def _resumed_search(config: Config, args: argparse.Namespace, make_evaluator):
 
 
 def _evaluator_factory(config: Config, args: argparse.Namespace, cancel: threading.Event):
-    if args.workers < 1:
-        raise UsageError(f"--workers {args.workers}: must be at least 1")
+    if args.processes < 1:
+        raise UsageError(f"--processes {args.processes}: must be at least 1")
     if args.broker is not None:
         url = config.broker_url
         if url is None:
@@ -206,8 +206,8 @@ def _evaluator_factory(config: Config, args: argparse.Namespace, cancel: threadi
                              "or broker_url)")
         if args.npz:
             raise UsageError("--broker: workers load the data set from their own store; --npz cannot be used")
-        if args.workers > 1:
-            print("dicebox: --workers is ignored with --broker (start 'dicebox worker' processes instead)",
+        if args.processes > 1:
+            print("dicebox: --processes is ignored with --broker (start 'dicebox worker' processes instead)",
                   file=sys.stderr)
 
         def rabbit(_data, run_id: str):
@@ -221,7 +221,7 @@ def _evaluator_factory(config: Config, args: argparse.Namespace, cancel: threadi
     def local(data, _run_id: str):
         from dicebox.evolution.evaluators import InlineEvaluator, ProcessEvaluator
 
-        return ProcessEvaluator(data, args.workers) if args.workers > 1 else InlineEvaluator(data)
+        return ProcessEvaluator(data, args.processes) if args.processes > 1 else InlineEvaluator(data)
 
     return local
 

@@ -73,7 +73,7 @@ class ProgressReporter:
                     if event.time_budget is not None else f"{event.generations} x {event.population} individuals")
             self._write(
                 f"{what} run {event.run_id} ({event.strategy}, {size}, "
-                f"{event.epochs} epoch(s) each, seed {event.seed}) on {event.workers}"
+                f"{event.epochs} epoch(s) each, seed {event.seed}) on {event.evaluator}"
             )
             if event.run_dir:
                 self._write(f"run folder: {event.run_dir}")

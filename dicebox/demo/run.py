@@ -68,7 +68,7 @@ class DemoOptions:
     max_parameters: int = 600_000
     test_frames: int = 600
     seed: int = 0
-    workers: int = 1
+    processes: int = 1
 
 
 @dataclass
@@ -258,7 +258,7 @@ class Demo:
         write_population(seed_file, Population((ScoredGenome(DICE_CNN, None), ScoredGenome(default_genome(), None))))
         args = ["evolve", "--data-dir", str(self.data_dir), "--generations", str(o.generations),
                 "--population", str(o.population), "--epochs", str(o.epochs), "--seed", str(o.seed),
-                "--population-file", str(seed_file), "--workers", str(o.workers), "--json-events",
+                "--population-file", str(seed_file), "--processes", str(o.processes), "--json-events",
                 "--max-parameters", str(o.max_parameters),
                 # The demo trains the champion on every frame itself (step 4), after a second recording.
                 "--final-epochs", "0", "--test-share", "0"]

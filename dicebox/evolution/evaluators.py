@@ -74,9 +74,9 @@ class InlineEvaluator:
         self._orders.clear()
 
 
-def default_threads(workers: int) -> int:
-    """TensorFlow threads per worker process so ``workers`` processes share the cores without oversubscribing."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+def default_threads(processes: int) -> int:
+    """TensorFlow threads per training process so ``processes`` processes share the cores without oversubscribing."""
+    return max(1, (os.cpu_count() or 1) // max(1, processes))
 
 
 def _child_main(inbox, outbox, data: LabelledImages, fitness: Fitness | None, threads: int) -> None:
@@ -107,7 +107,7 @@ class _Child:
 
 
 class ProcessEvaluator:
-    """``workers`` spawned processes, each importing TensorFlow itself with its share of the cores.
+    """``processes`` spawned processes, each importing TensorFlow itself with its share of the cores.
 
     A process that dies while training (the kernel's out-of-memory killer, a crash in native
     code) makes that individual "failed" and is replaced; processes that die before taking any
@@ -117,17 +117,17 @@ class ProcessEvaluator:
     def __init__(
         self,
         data: LabelledImages,
-        workers: int,
+        processes: int,
         fitness: Fitness | None = None,
         threads: int | None = None,
     ) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, got {processes}")
         self.data = data
-        self.capacity = workers
-        self.description = f"{workers} local process(es)"
+        self.capacity = processes
+        self.description = f"{processes} local process(es)"
         self.fitness = fitness
-        self.threads = threads or default_threads(workers)
+        self.threads = threads or default_threads(processes)
         self._ctx = multiprocessing.get_context("spawn")
         self._started = False
         self._children: list[_Child] = []

@@ -20,7 +20,7 @@ class RunStarted:
 
     run_id: str
     run_dir: str | None
-    champion_path: str | None
+    champion_bundle: str | None
     state_file: str | None
     strategy: str
     generations: int
@@ -32,7 +32,7 @@ class RunStarted:
     seed: int
     resumed: bool
     generation: int  # where this (possibly resumed) run starts
-    workers: str
+    evaluator: str  # where networks are trained: this process, N local processes, or workers via a broker
     time_budget: float | None = None  # seconds for the whole run, the final retraining included
     test_samples: int = 0  # images held out as the test split (never seen by the search)
 

@@ -257,7 +257,7 @@ class Evolution:
         return RunStarted(
             run_id=self.run_id,
             run_dir=None if folder is None else str(folder.path),
-            champion_path=None if folder is None else str(folder.champion_dir),
+            champion_bundle=None if folder is None else str(folder.champion_dir),
             state_file=None if folder is None else str(folder.state_file),
             strategy=self.settings.strategy,
             generations=self.settings.rounds,
@@ -269,7 +269,7 @@ class Evolution:
             seed=self.seed,
             resumed=self.resumed,
             generation=self.generation,
-            workers=getattr(self.evaluator, "description", ""),
+            evaluator=getattr(self.evaluator, "description", ""),
             time_budget=self.settings.time_budget,
         )
 

@@ -200,14 +200,14 @@ class Prover:
             self.stop(proc)
 
     def check_worker_processes(self) -> None:
-        """`evolve --workers 2` spawns children from sys.executable: multiprocessing when frozen."""
+        """`evolve --processes 2` spawns children from sys.executable: multiprocessing when frozen."""
         name, width, height = DATASET
         result = self.run("evolve", "--data-dir", str(self.data), "--dataset", f"{name}_{width}x{height}",
-                          "--workers", "2", "--generations", "1", "--population", "2", "--epochs", "1",
+                          "--processes", "2", "--generations", "1", "--population", "2", "--epochs", "1",
                           "--seed", "1", "--run-id", "proof", "--quiet", timeout=600, DICEBOX_FAKE_FITNESS="1")
         if not any(self.data.rglob("proof/**/state.json")):
             raise ProofError(f"evolve wrote no run state:\n{result.stdout}\n{result.stderr}")
-        ok("dicebox evolve --workers 2: worker processes spawned from the frozen executable finished a generation")
+        ok("dicebox evolve --processes 2: worker processes spawned from the frozen executable finished a generation")
 
     def check_gui_offscreen(self) -> None:
         """The GUI starts offscreen, stays up without a traceback, and starts its local service."""

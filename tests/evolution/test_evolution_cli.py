@@ -65,7 +65,7 @@ def test_sigkill_mid_generation_then_resume_gives_the_uninterrupted_result(tmp_p
     assert cut.returncode == -signal.SIGKILL
     assert lines[0]["event"] == "RunStarted" and lines[0]["run_id"] == "cut"
     assert lines[0]["run_dir"] == str(home / "population" / "cut")
-    assert lines[0]["champion_path"] == str(home / "population" / "cut" / "champion")
+    assert lines[0]["champion_bundle"] == str(home / "population" / "cut" / "champion")
 
     resumed = evolve_process(["--resume", "cut", "--npz", str(npz_file)], home)
     out, err = resumed.communicate(timeout=60)
@@ -117,7 +117,7 @@ def test_a_real_tiny_evolution_writes_populations_and_a_champion_that_loads(tmp_
     assert main(argv) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     run_dir = tmp_path / "home" / "population" / "real"
-    assert events[0]["event"] == "RunStarted" and events[0]["champion_path"] == str(run_dir / "champion")
+    assert events[0]["event"] == "RunStarted" and events[0]["champion_bundle"] == str(run_dir / "champion")
     for generation in (1, 2):
         population = read_population(run_dir / str(generation) / "population.json")
         assert len(population.members) == 3
@@ -179,7 +179,7 @@ def test_mistakes_are_one_line_usage_errors(tmp_path, npz_file, capsys, monkeypa
     assert "--resume x" in capsys.readouterr().err
     assert main(["evolve", *home, "--npz", str(npz_file), "--broker", "amqp://localhost/"]) == 2
     assert "--npz cannot be used" in capsys.readouterr().err
-    assert main(["evolve", *home, "--npz", str(npz_file), "--workers", "0"]) == 2
+    assert main(["evolve", *home, "--npz", str(npz_file), "--processes", "0"]) == 2
     monkeypatch.delenv("DICEBOX_FAKE_FITNESS")
     assert main(["evolve", *home, "--resume", "x", "--npz", str(npz_file)]) == 2
     assert "DICEBOX_FAKE_FITNESS=1" in capsys.readouterr().err

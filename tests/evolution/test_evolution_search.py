@@ -60,7 +60,7 @@ def test_a_run_evaluates_every_generation_and_ends(tmp_path):
     search = new_search(tmp_path)
     events = list(search.run())
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
-    assert events[0].run_dir == str(tmp_path / "run") and events[0].champion_path == str(tmp_path / "run" / "champion")
+    assert events[0].run_dir == str(tmp_path / "run") and events[0].champion_bundle == str(tmp_path / "run" / "champion")
     assert events[-1].status == "finished"
     trained = [e for e in events if isinstance(e, IndividualTrained)]
     assert [(e.generation, e.index) for e in trained] == [(g, i) for g in range(1, 5) for i in range(1, 7)]
@@ -225,7 +225,7 @@ def test_local_worker_processes_give_the_same_run(monkeypatch):
     monkeypatch.setenv("DICEBOX_FAKE_FITNESS", "1")
     data = tiny_images()
     settings = SearchSettings(generations=2, population=6, train=TrainSpec(epochs=1, fitness="fake"))
-    evaluator = ProcessEvaluator(data, workers=2)
+    evaluator = ProcessEvaluator(data, processes=2)
     try:
         parallel = Evolution(settings, DataSpec.of(data), evaluator, taxonomy=TAXONOMY, seed=7, run_id="run")
         events = list(parallel.run())
@@ -243,7 +243,7 @@ def test_a_worker_process_that_dies_fails_its_individual_and_is_replaced():
 
     data = tiny_images()
     settings = SearchSettings(generations=2, population=6, train=TrainSpec(epochs=1))
-    evaluator = ProcessEvaluator(data, workers=2, fitness=dying_fitness)
+    evaluator = ProcessEvaluator(data, processes=2, fitness=dying_fitness)
     try:
         search = Evolution(settings, DataSpec.of(data), evaluator, taxonomy=TAXONOMY, seed=7, run_id="run")
         events = list(search.run())

@@ -58,7 +58,7 @@ def _run_events(panel) -> None:
             "event": "RunStarted",
             "run_id": "r",
             "run_dir": None,
-            "champion_path": None,
+            "champion_bundle": None,
             "generations": 2,
             "population": 1,
             "epochs": 1,
@@ -201,7 +201,7 @@ def test_the_evolution_form_and_the_live_model_survive_a_restart(qtbot, window, 
     panel.generations.setValue(7)
     panel.population.setValue(5)
     panel.epochs.setValue(4)
-    panel.workers.setValue(2)
+    panel.processes.setValue(2)
     window.classifier.load_bundle(dice_bundle)
     qtbot.waitUntil(lambda: window.classifier.classifier is not None, timeout=60_000)
     model_id = window.classifier.classifier.model_id
@@ -212,7 +212,7 @@ def test_the_evolution_form_and_the_live_model_survive_a_restart(qtbot, window, 
     try:
         form = _panel(again)
         assert form.strategy.currentText() == "random"
-        assert (form.generations.value(), form.population.value(), form.epochs.value(), form.workers.value()) == (
+        assert (form.generations.value(), form.population.value(), form.epochs.value(), form.processes.value()) == (
             7,
             5,
             4,

@@ -6,7 +6,7 @@ import threading
 
 from PyQt5 import sip
 
-from dicebox.gui.workers import run_in_background
+from dicebox.gui.background import run_in_background
 
 
 def test_callbacks_run_once_on_the_ui_thread_and_the_workers_are_freed_there(qtbot):
