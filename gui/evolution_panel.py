@@ -41,6 +41,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from dicebox.images import write_npz
 from dicebox.nets.bundle import Bundle, load_bundle
 from dicebox.plumbing.child_process import ChildProcess
 from dicebox.session.model_source import ModelSourceError
@@ -599,7 +600,7 @@ class EvolutionPanel(WindowPanel):
             arrays = client.arrays(dataset)
             config.tmp_dir.mkdir(parents=True, exist_ok=True)
             path = config.tmp_dir / f"{dataset}-{int(time.time())}.npz"
-            np.savez(path, images=arrays.images, labels=arrays.labels, categories=np.array(arrays.categories))
+            write_npz(path, arrays)
             return path
 
         self.status.setText("Fetching the data set from the service…")

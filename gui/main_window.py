@@ -405,11 +405,7 @@ class MainWindow(QMainWindow):
         self._counts_client = client
 
         def load():
-            try:
-                return client.dataset_info(self.dataset_id)
-            except Exception:  # noqa: BLE001 - a new service may not have the data set yet
-                client.create_dataset(*self._dataset_parts(), channels=self.geometry_.channels)
-                return client.dataset_info(self.dataset_id)
+            return client.ensure_dataset(self.dataset_id, channels=self.geometry_.channels)
 
         def done(info) -> None:
             if self._counts_client is client:
@@ -422,9 +418,6 @@ class MainWindow(QMainWindow):
                 self._counts_client = None
 
         run_in_background(load, on_done=done, on_error=failed)
-
-    def _dataset_parts(self) -> tuple[str, int, int]:
-        return self.config.dataset.name, self.geometry_.width, self.geometry_.height
 
     def _on_counts(self, info: dict) -> None:
         self.labels.set_counts({c["name"]: c["count"] for c in info["categories"]})

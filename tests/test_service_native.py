@@ -65,6 +65,17 @@ def test_create_dataset_and_unknown_dataset(sensory_client):
     assert bad.value.status in (400, 404)
 
 
+def test_ensure_dataset_creates_a_missing_data_set_from_its_id_once(sensory_client):
+    info = sensory_client.ensure_dataset("plates_40x30", channels=3)
+    assert (info["id"], info["width"], info["height"], info["channels"]) == ("plates_40x30", 40, 30, 3)
+    sensory_client.add_category("plates_40x30", "ok")
+    again = sensory_client.ensure_dataset("plates_40x30", channels=1)
+    assert again["channels"] == 3 and again["category_map"] == {"ok": 0}, "an existing data set is left as it is"
+    with pytest.raises(ClientError) as bad:
+        sensory_client.ensure_dataset("no-size-here")
+    assert bad.value.status == 400 and "<name>_<width>x<height>" in str(bad.value)
+
+
 def test_client_errors(live_service):
     url, _ = live_service
     with pytest.raises(Unauthorized):

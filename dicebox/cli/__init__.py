@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import dicebox
 from dicebox.config import ConfigError
+from dicebox.nets.keras_home import keep_keras_home_in
 from dicebox.plumbing.paths import data_home
 
 SUBCOMMANDS = [
@@ -75,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    # Keras keeps a settings file in its home; keep it in dicebox's data folder, not in ~/.keras.
-    os.environ.setdefault("KERAS_HOME", str(data_home() / "keras"))
+    keep_keras_home_in(data_home() / "keras")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -22,8 +22,6 @@ from dicebox.client.http import ClientError, NotFoundError, SensoryClient
 from dicebox.client.spool import FrameSpool
 from dicebox.images import encode_png
 from dicebox.plumbing.backoff import Backoff
-from dicebox.store import InvalidName
-from dicebox.store.names import parse_dataset_id
 
 log = logging.getLogger(__name__)
 
@@ -195,12 +193,7 @@ class FrameDelivery:
         try:
             client.store_images(dataset, [(f.png, f.category) for f in group])
         except NotFoundError:
-            # A data set the service has not seen yet: create it, as the original did.
-            try:
-                name, width, height = parse_dataset_id(dataset)
-            except InvalidName as exc:
-                raise ClientError(str(exc), 400, "invalid_name") from None
-            client.create_dataset(name, width, height, channels=self._channels)
+            client.ensure_dataset(dataset, channels=self._channels)  # a data set the service has not seen yet
             client.store_images(dataset, [(f.png, f.category) for f in group])
 
     def _delivered_now(self, frames: list) -> None:

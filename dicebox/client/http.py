@@ -26,6 +26,7 @@ from urllib3.exceptions import NewConnectionError
 
 from dicebox.images import LabelledImages, encode_png, read_npz
 from dicebox.plumbing.backoff import Backoff
+from dicebox.store.names import InvalidName, parse_dataset_id
 
 TRANSIENT_STATUSES = {502, 503, 504}
 # Answers that say the request was not carried out (the service's 503 means it did nothing).
@@ -226,6 +227,19 @@ class SensoryClient:
 
     def dataset_info(self, dataset: str) -> dict:
         return self._call("GET", f"/api/v1/datasets/{dataset}").json()
+
+    def ensure_dataset(self, dataset: str, channels: int = 1) -> dict:
+        """The data set's info, created first from its id (``<name>_<width>x<height>``) if the
+        service has none yet, as the original did on the first store."""
+        try:
+            return self.dataset_info(dataset)
+        except NotFoundError:
+            try:
+                name, width, height = parse_dataset_id(dataset)
+            except InvalidName as exc:
+                raise ClientError(str(exc), 400, "invalid_name") from None
+            self.create_dataset(name, width, height, channels=channels)
+            return self.dataset_info(dataset)
 
     def add_category(self, dataset: str, name: str) -> bool:
         return self._call(
