@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
 
 from dicebox.cli import UsageError
+from dicebox.cli.signals import on_stop_signals
 
 
 def _positive(text: str) -> int:
@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
         return run_demo_with_window(options, close_when_done=args.close_when_done)
     demo = Demo(options)
 
-    def terminate(_signum, _frame) -> None:
+    def terminate(_signum: int) -> None:
         raise KeyboardInterrupt  # SIGTERM stops it as cleanly as Ctrl-C
 
-    signal.signal(signal.SIGTERM, terminate)
+    on_stop_signals(terminate)
     try:
         result = demo.run()
     except (DemoStopped, KeyboardInterrupt):

@@ -481,10 +481,14 @@ class Dataset:
                 db.executemany("DELETE FROM images WHERE id = ?", [(r.id,) for r in records])
                 db.executemany("DELETE FROM pending WHERE id = ?", [(r.id,) for r in records])
             self.index.sync()
-            with self._cache_lock:
-                for record in records:
-                    self._pixels.pop(record.id, None)
+            self._forget_pixels(records)
             return len(records)
+
+    def _forget_pixels(self, records) -> None:
+        """Drop deleted images from the cache of decoded pixels."""
+        with self._cache_lock:
+            for record in records:
+                self._pixels.pop(record.id, None)
 
     def relabel(self, ids: list[str], category: str) -> int:
         """Move images to another category; unknown ids are an error and nothing moves."""

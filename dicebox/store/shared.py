@@ -491,9 +491,7 @@ class SharedDataset(Dataset):
             with self.index.transaction() as db:
                 db.executemany("DELETE FROM images WHERE id = ?", [(r.id,) for r in records])
             self._touch(line.split("\t")[1] for line in lines)
-            with self._cache_lock:
-                for record in records:
-                    self._pixels.pop(record.id, None)
+            self._forget_pixels(records)
             return len(records)
 
     def relabel(self, ids: list[str], category: str) -> int:
