@@ -24,6 +24,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from dicebox.client.http import NotFoundError
 from dicebox.session.dataset_review import DatasetReview
 
 from .background import run_in_background
@@ -141,7 +142,13 @@ class DatasetPanel(WindowPanel):
 
         def fetch():
             listing = client.list_images(dataset, category=category, limit=PAGE)
-            return [(r["id"], client.image_png(dataset, r["id"])) for r in listing["images"]]
+            thumbnails = []
+            for record in listing["images"]:
+                try:
+                    thumbnails.append((record["id"], client.image_png(dataset, record["id"])))
+                except NotFoundError:
+                    continue  # deleted or moved since the listing (here or on another station): not shown
+            return thumbnails
 
         run_in_background(
             fetch,

@@ -61,6 +61,20 @@ def test_the_grid_loads_when_the_tab_is_shown(qtbot, window):  # noqa: F811
     qtbot.waitUntil(lambda: panel.grid.count() == 2, timeout=15_000)
 
 
+def test_an_image_deleted_while_the_thumbnails_load_is_left_out_not_an_error(qtbot, window, monkeypatch):  # noqa: F811
+    client = _connect_and_fill(qtbot, window, {"1": 3})
+    panel = _panel(window)
+    listed = client.list_images(window.dataset_id, category="1")
+    gone = listed["images"][0]["id"]
+    client.delete_images(window.dataset_id, [gone])  # by another station, after this listing
+    station = window.link.client
+    monkeypatch.setattr(station, "list_images", lambda *_a, **_k: listed)
+    window.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.grid.count() == 2, timeout=15_000)
+    shown = {panel.grid.item(row).data(Qt.UserRole) for row in range(2)}
+    assert gone not in shown and "Cannot load" not in panel.report.text()
+
+
 def test_relabel_and_delete_are_confirmed_reported_and_undone(qtbot, window, answers):  # noqa: F811
     asked, replies = answers
     client = _connect_and_fill(qtbot, window, {"1": 4, "2": 1})

@@ -14,6 +14,7 @@ from test_gui_operator import window  # noqa: F401 - the fixture
 from dicebox.client.http import SensoryClient
 from dicebox.config import load_config
 from dicebox.service import service_context
+from dicebox.store.names import parse_dataset_id
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -101,7 +102,7 @@ def remote(tmp_path):
 
 def test_switching_to_a_remote_service_shows_its_counts_not_the_local_ones(qtbot, window, remote):  # noqa: F811
     start_local(qtbot, window)
-    name, width, height = window._dataset_parts()
+    name, width, height = parse_dataset_id(window.dataset_id)
     local = SensoryClient(window.link.url, API_KEY)
     qtbot.waitUntil(lambda: has_dataset(local, window.dataset_id), timeout=10_000)
     local.store_images(window.dataset_id, [(make_png(i, width, height), "blank") for i in range(5)])
