@@ -91,10 +91,10 @@ class FrameDelivery:
         self._thread.start()
 
     # Operator side ------------------------------------------------------------------------------
-    def submit(self, dataset: str, category: str, image: np.ndarray | bytes) -> None:
+    def submit(self, dataset_id: str, category: str, image: np.ndarray | bytes) -> None:
         """Keep a frame for delivery (durable when this returns)."""
         png = encode_png(image) if isinstance(image, np.ndarray) else image
-        self.spool.put(dataset, category, png)
+        self.spool.put(dataset_id, category, png)
         self._changed()
         self._wake.set()
 
@@ -162,10 +162,10 @@ class FrameDelivery:
         """Deliver ``frames``; raises (leaving the rest spooled) on anything but a refusal."""
         by_dataset: dict[str, list] = {}
         for frame in frames:
-            by_dataset.setdefault(frame.dataset, []).append(frame)
-        for dataset, group in by_dataset.items():
+            by_dataset.setdefault(frame.dataset_id, []).append(frame)
+        for dataset_id, group in by_dataset.items():
             try:
-                self._store(client, dataset, group)
+                self._store(client, dataset_id, group)
             except ClientError as exc:
                 if not refuses_frame(exc):
                     raise
@@ -174,14 +174,14 @@ class FrameDelivery:
                 else:
                     # One bad frame refuses the whole batch: find it by sending them one by one.
                     log.warning("service refused a batch (%s); delivering one by one", exc)
-                    self._send_one_by_one(client, dataset, group)
+                    self._send_one_by_one(client, dataset_id, group)
                 continue
             self._delivered_now(group)
 
-    def _send_one_by_one(self, client: SensoryClient, dataset: str, group: list) -> None:
+    def _send_one_by_one(self, client: SensoryClient, dataset_id: str, group: list) -> None:
         for frame in group:
             try:
-                self._store(client, dataset, [frame])
+                self._store(client, dataset_id, [frame])
             except ClientError as exc:
                 if not refuses_frame(exc):
                     raise
@@ -189,12 +189,12 @@ class FrameDelivery:
                 continue
             self._delivered_now([frame])
 
-    def _store(self, client: SensoryClient, dataset: str, group: list) -> None:
+    def _store(self, client: SensoryClient, dataset_id: str, group: list) -> None:
         try:
-            client.store_images(dataset, [(f.png, f.category) for f in group])
+            client.store_images(dataset_id, [(f.png, f.category) for f in group])
         except NotFoundError:
-            client.ensure_dataset(dataset, channels=self._channels)  # a data set the service has not seen yet
-            client.store_images(dataset, [(f.png, f.category) for f in group])
+            client.ensure_dataset(dataset_id, channels=self._channels)  # a data set the service has not seen yet
+            client.store_images(dataset_id, [(f.png, f.category) for f in group])
 
     def _delivered_now(self, frames: list) -> None:
         self.spool.remove(frames)

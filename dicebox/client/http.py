@@ -225,65 +225,65 @@ class SensoryClient:
         body = {"name": name, "width": width, "height": height, "channels": channels}
         return self._call("POST", "/api/v1/datasets", json=body, idempotent=True).json()
 
-    def dataset_info(self, dataset: str) -> dict:
-        return self._call("GET", f"/api/v1/datasets/{dataset}").json()
+    def dataset_info(self, dataset_id: str) -> dict:
+        return self._call("GET", f"/api/v1/datasets/{dataset_id}").json()
 
-    def ensure_dataset(self, dataset: str, channels: int = 1) -> dict:
+    def ensure_dataset(self, dataset_id: str, channels: int = 1) -> dict:
         """The data set's info, created first from its id (``<name>_<width>x<height>``) if the
         service has none yet, as the original did on the first store."""
         try:
-            return self.dataset_info(dataset)
+            return self.dataset_info(dataset_id)
         except NotFoundError:
             try:
-                name, width, height = parse_dataset_id(dataset)
+                name, width, height = parse_dataset_id(dataset_id)
             except InvalidName as exc:
                 raise ClientError(str(exc), 400, "invalid_name") from None
             self.create_dataset(name, width, height, channels=channels)
-            return self.dataset_info(dataset)
+            return self.dataset_info(dataset_id)
 
-    def add_category(self, dataset: str, name: str) -> bool:
+    def add_category(self, dataset_id: str, name: str) -> bool:
         return self._call(
-            "POST", f"/api/v1/datasets/{dataset}/categories", json={"name": name}, idempotent=True
+            "POST", f"/api/v1/datasets/{dataset_id}/categories", json={"name": name}, idempotent=True
         ).json()["created"]
 
-    def delete_category(self, dataset: str, name: str) -> None:
+    def delete_category(self, dataset_id: str, name: str) -> None:
         """Remove an empty category (409 while it holds images)."""
         # Not repeated after a lost answer: a repeat would find the category gone and answer 404.
-        self._call("DELETE", f"/api/v1/datasets/{dataset}/categories/{quote(name, safe='')}", idempotent=False)
+        self._call("DELETE", f"/api/v1/datasets/{dataset_id}/categories/{quote(name, safe='')}", idempotent=False)
 
-    def store_images(self, dataset: str, images: Iterable[tuple[bytes | np.ndarray, str]]) -> list[dict]:
+    def store_images(self, dataset_id: str, images: Iterable[tuple[bytes | np.ndarray, str]]) -> list[dict]:
         """Store many (image, category) pairs in one request; all or nothing."""
         body = {"images": [{"category": category, "data": _b64(image)} for image, category in images]}
         return self._call(
-            "POST", f"/api/v1/datasets/{dataset}/images", json=body, timeout=max(self.timeout, 60), idempotent=True
+            "POST", f"/api/v1/datasets/{dataset_id}/images", json=body, timeout=max(self.timeout, 60), idempotent=True
         ).json()["stored"]
 
-    def list_images(self, dataset: str, category: str | None = None, offset: int = 0, limit: int = 100) -> dict:
+    def list_images(self, dataset_id: str, category: str | None = None, offset: int = 0, limit: int = 100) -> dict:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if category is not None:
             params["category"] = category
-        return self._call("GET", f"/api/v1/datasets/{dataset}/images", params=params).json()
+        return self._call("GET", f"/api/v1/datasets/{dataset_id}/images", params=params).json()
 
-    def image_png(self, dataset: str, image_id: str) -> bytes:
-        return self._call("GET", f"/api/v1/datasets/{dataset}/images/{image_id}").content
+    def image_png(self, dataset_id: str, image_id: str) -> bytes:
+        return self._call("GET", f"/api/v1/datasets/{dataset_id}/images/{image_id}").content
 
-    def delete_images(self, dataset: str, ids: list[str]) -> int:
+    def delete_images(self, dataset_id: str, ids: list[str]) -> int:
         # Not repeated after a lost answer: a repeat would find the images gone and answer 404.
-        return self._call("POST", f"/api/v1/datasets/{dataset}/images/delete", json={"ids": ids}).json()["deleted"]
+        return self._call("POST", f"/api/v1/datasets/{dataset_id}/images/delete", json={"ids": ids}).json()["deleted"]
 
-    def relabel_images(self, dataset: str, ids: list[str], category: str) -> int:
+    def relabel_images(self, dataset_id: str, ids: list[str], category: str) -> int:
         body = {"ids": ids, "category": category}
-        return self._call("POST", f"/api/v1/datasets/{dataset}/images/relabel", json=body, idempotent=True).json()[
+        return self._call("POST", f"/api/v1/datasets/{dataset_id}/images/relabel", json=body, idempotent=True).json()[
             "relabelled"
         ]
 
-    def batch(self, dataset: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> LabelledImages:
+    def batch(self, dataset_id: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> LabelledImages:
         """A random batch as uint8 arrays, in the binary form (fast)."""
         body: dict[str, Any] = {"batch_size": batch_size, "noise": noise}
         if seed is not None:
             body["seed"] = seed
         response = self._call(
-            "POST", f"/api/v1/datasets/{dataset}/batch", json=body, timeout=max(self.timeout, 120), idempotent=True
+            "POST", f"/api/v1/datasets/{dataset_id}/batch", json=body, timeout=max(self.timeout, 120), idempotent=True
         )
         return read_npz(response.content, response.headers.get("X-Dataset-Version", ""))
 
@@ -314,14 +314,14 @@ class SensoryClient:
             "POST", "/api/v1/model", json={"bundle": bundle}, timeout=max(self.timeout, 120), idempotent=True
         ).json()
 
-    def arrays(self, dataset: str) -> LabelledImages:
+    def arrays(self, dataset_id: str) -> LabelledImages:
         """The whole data set as uint8 arrays with its content version."""
-        response = self._call("GET", f"/api/v1/datasets/{dataset}/arrays", timeout=max(self.timeout, 300))
+        response = self._call("GET", f"/api/v1/datasets/{dataset_id}/arrays", timeout=max(self.timeout, 300))
         return read_npz(response.content, response.headers.get("X-Dataset-Version", ""))
 
     # Batch orders ------------------------------------------------------------------------------
-    def place_order(self, dataset: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> str:
-        """Order ``batch_size`` distinct images of ``dataset``; returns the order id.
+    def place_order(self, dataset_id: str, batch_size: int, noise: float = 0.0, seed: int | None = None) -> str:
+        """Order ``batch_size`` distinct images of ``dataset_id``; returns the order id.
 
         Not repeated once it may have reached the service (a repeat would place a second order):
         :class:`OutcomeUnknown` then; an order nobody collects expires by itself.
@@ -329,7 +329,7 @@ class SensoryClient:
         body: dict[str, Any] = {"batch_size": batch_size, "noise": noise}
         if seed is not None:
             body["seed"] = seed
-        return self._call("POST", f"/api/v1/datasets/{dataset}/orders", json=body).json()["order_id"]
+        return self._call("POST", f"/api/v1/datasets/{dataset_id}/orders", json=body).json()["order_id"]
 
     def order_status(self, order_id: str) -> dict:
         """``{order_id, dataset, batch_size, ready, delivered, shards_total, shards_done, state, ...}``."""
@@ -368,7 +368,7 @@ class SensoryClient:
 
     def large_batch(
         self,
-        dataset: str,
+        dataset_id: str,
         batch_size: int,
         noise: float = 0.0,
         *,
@@ -386,7 +386,7 @@ class SensoryClient:
         within about ``wait`` seconds. The order is deleted on the service afterwards, whatever
         happens.
         """
-        order_id = self.place_order(dataset, batch_size, noise, seed)
+        order_id = self.place_order(dataset_id, batch_size, noise, seed)
         images = labels = None
         received = 0
         categories: tuple[str, ...] = ()

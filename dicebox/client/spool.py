@@ -27,7 +27,7 @@ class SpooledFrame:
     """One frame waiting for delivery: where it goes and its PNG bytes."""
 
     path: Path
-    dataset: str
+    dataset_id: str
     category: str
     png: bytes
     recorded: float
@@ -46,9 +46,9 @@ class FrameSpool:
     def _files(self):
         return (p for p in self.folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(TEMP_PREFIX))
 
-    def put(self, dataset: str, category: str, png: bytes) -> Path:
+    def put(self, dataset_id: str, category: str, png: bytes) -> Path:
         """Keep a frame durably; returns its file."""
-        header = json.dumps({"dataset": dataset, "category": category, "recorded": time.time()}).encode()
+        header = json.dumps({"dataset": dataset_id, "category": category, "recorded": time.time()}).encode()
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         path = self.folder / name
         # Counted before it is visible: the delivery thread may send and remove it at once.

@@ -45,7 +45,7 @@ class DatasetReview:
     """The review actions on one data set of one service; thread-safe (one action at a time)."""
 
     client: SensoryClient
-    dataset: str
+    dataset_id: str
     _last: _Undo | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -59,7 +59,7 @@ class DatasetReview:
         """Every image id of ``category``."""
         ids: list[str] = []
         while True:
-            page = self.client.list_images(self.dataset, category=category, offset=len(ids), limit=LISTING_PAGE)
+            page = self.client.list_images(self.dataset_id, category=category, offset=len(ids), limit=LISTING_PAGE)
             ids += [record["id"] for record in page["images"]]
             if not page["images"] or len(ids) >= page["total"]:
                 return ids
@@ -94,14 +94,14 @@ class DatasetReview:
             ids = self.category_ids(old)
             self._relabel(ids, new, progress)
             if not ids:
-                self.client.add_category(self.dataset, new)
-            self.client.delete_category(self.dataset, old)
+                self.client.add_category(self.dataset_id, new)
+            self.client.delete_category(self.dataset_id, old)
 
             def back(p: Progress | None) -> Change:
-                self.client.add_category(self.dataset, old)
+                self.client.add_category(self.dataset_id, old)
                 self._relabel(ids, old, p)
                 if not existed:
-                    self.client.delete_category(self.dataset, new)
+                    self.client.delete_category(self.dataset_id, new)
                 return Change(f"Category {new} is {old} again ({_images(len(ids))})", len(ids), (new, old))
 
             self._last = _Undo(f"rename {new} back to {old}", back)
@@ -121,10 +121,10 @@ class DatasetReview:
             kept = self._fetch(ids, progress)
             if ids:
                 self._delete(ids)
-            self.client.delete_category(self.dataset, name)
+            self.client.delete_category(self.dataset_id, name)
 
             def back(p: Progress | None) -> Change:
-                self.client.add_category(self.dataset, name)
+                self.client.add_category(self.dataset_id, name)
                 change = self._restore(kept, name, p)
                 return Change(f"Category {name} is back with {_images(change.images)}", change.images, (name,))
 
@@ -143,23 +143,23 @@ class DatasetReview:
 
     # Steps ----------------------------------------------------------------------------------
     def _category_names(self) -> list[str]:
-        return [c["name"] for c in self.client.dataset_info(self.dataset)["categories"]]
+        return [c["name"] for c in self.client.dataset_info(self.dataset_id)["categories"]]
 
     def _relabel(self, ids: list[str], category: str, progress: Progress | None) -> int:
         moved = 0
         for start in range(0, len(ids), CHUNK):
-            moved += self.client.relabel_images(self.dataset, ids[start : start + CHUNK], category)
+            moved += self.client.relabel_images(self.dataset_id, ids[start : start + CHUNK], category)
             _tell(progress, min(start + CHUNK, len(ids)), len(ids))
         return moved
 
     def _delete(self, ids: list[str]) -> int:
         # One request: the service deletes all or nothing, so a failure leaves every image there.
-        return self.client.delete_images(self.dataset, ids)
+        return self.client.delete_images(self.dataset_id, ids)
 
     def _fetch(self, ids: list[str], progress: Progress | None) -> list[bytes]:
         kept = []
         for done, image_id in enumerate(ids, 1):
-            kept.append(self.client.image_png(self.dataset, image_id))
+            kept.append(self.client.image_png(self.dataset_id, image_id))
             if done % 50 == 0 or done == len(ids):
                 _tell(progress, done, len(ids))
         return kept
@@ -168,7 +168,7 @@ class DatasetReview:
         stored = 0
         for start in range(0, len(pngs), CHUNK):
             chunk = pngs[start : start + CHUNK]
-            stored += len(self.client.store_images(self.dataset, [(png, category) for png in chunk]))
+            stored += len(self.client.store_images(self.dataset_id, [(png, category) for png in chunk]))
             _tell(progress, min(start + CHUNK, len(pngs)), len(pngs))
         return Change(f"Restored {_images(stored)} to {category}", stored, (category,))
 
