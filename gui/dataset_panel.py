@@ -228,7 +228,7 @@ class DatasetPanel(WindowPanel):
         if client is None:
             return None
         review = self._review
-        if review is None or review.client is not client or review.dataset != self.window_.dataset_id:
+        if review is None or review.client is not client or review.dataset_id != self.window_.dataset_id:
             review = self._review = DatasetReview(client, self.window_.dataset_id)
             self.undo_button.setEnabled(False)
         return review
