@@ -273,6 +273,7 @@ class ClassifyPanel(QGroupBox):
         self._service_client = None
         self._polling = False
         self._scanning = False
+        self._scan_again = False
         self.matches = 0
         self.mismatches = 0
         self._poll_timer = QTimer(self)
@@ -315,11 +316,15 @@ class ClassifyPanel(QGroupBox):
     def refresh_models(self) -> None:
         """Look for bundles and champions off the UI thread; the list is told when read."""
         if self._scanning:
+            self._scan_again = True  # what changed meanwhile may come after this scan read the folders
             return
         self._scanning = True
 
         def done(_result=None) -> None:
             self._scanning = False
+            if self._scan_again:
+                self._scan_again = False
+                self.refresh_models()
 
         run_in_background(self.model_source.scan, on_done=done, on_error=done)
 

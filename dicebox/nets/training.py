@@ -524,6 +524,7 @@ def _fit(
     import tensorflow as tf
 
     from dicebox.nets.build import build_model
+    from dicebox.nets.gradient_registry import forget_custom_gradients
 
     started = time.perf_counter()
     if stop_requested():
@@ -557,16 +558,17 @@ def _fit(
     # one more graph per new network (a fixed cost that dwarfs a small validation set's epochs).
     progress = _progress_class()(options, batches, stop_requested, emit, (x_val, y_val) if has_val else None)
     try:
-        history = model.fit(
-            x_train,
-            y_train,
-            batch_size=options.batch_size,
-            epochs=options.epochs,
-            class_weight=weights,
-            callbacks=[progress, stopper],
-            shuffle=True,
-            verbose=0,
-        )
+        with forget_custom_gradients():
+            history = model.fit(
+                x_train,
+                y_train,
+                batch_size=options.batch_size,
+                epochs=options.epochs,
+                class_weight=weights,
+                callbacks=[progress, stopper],
+                shuffle=True,
+                verbose=0,
+            )
     except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
         raise TrainingFailed(f"out of memory while training: {str(exc).splitlines()[0]}") from exc
     if stop_requested():

@@ -60,6 +60,27 @@ def test_use_this_model_after_train_one_network_and_after_an_evolution(qtbot, wi
     qtbot.waitUntil(lambda: window.classifier.source == ("bundle", str(champion)), timeout=60_000)
 
 
+def test_a_model_list_refresh_asked_during_a_scan_is_not_lost(qtbot, window, dice_bundle, monkeypatch):  # noqa: F811
+    import threading
+
+    config, source = window.config, window.classify.model_source
+    shutil.copytree(dice_bundle, config.weights_dir / "first")
+    scan, release = source.scan, threading.Event()
+
+    def slow_scan():
+        found = scan()
+        release.wait(30)  # the scan has read the folders; the operator acts before it ends
+        return found
+
+    monkeypatch.setattr(source, "scan", slow_scan)
+    window.classify.refresh_models()
+    qtbot.waitUntil(lambda: len(_entries(window)) == 1, timeout=10_000)
+    shutil.copytree(dice_bundle, config.weights_dir / "second")
+    window.classify.refresh_models()  # while the first scan is still running
+    release.set()
+    qtbot.waitUntil(lambda: len(_entries(window)) == 2, timeout=10_000)
+
+
 def test_the_model_list_offers_recent_bundles_and_champions_and_survives_a_restart(
     qtbot, window, dice_bundle, tmp_path  # noqa: F811
 ):
