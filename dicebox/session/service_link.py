@@ -116,6 +116,7 @@ class ServiceLink:
         self._deaths: list[float] = []
         self._misses = 0
         self._stopping = threading.Event()
+        self._shut_down = False  # after shutdown() no health polling starts again
         self._health_thread: threading.Thread | None = None
 
     # State ----------------------------------------------------------------------------------
@@ -286,6 +287,8 @@ class ServiceLink:
         self.events.emit(Disconnected(state=self.state, why=why))
 
     def _ensure_health_thread(self) -> None:
+        if self._shut_down:
+            return  # a connection that finished after the session ended: nothing to watch
         if self._health_thread is None or not self._health_thread.is_alive():
             self._stopping.clear()
             self._health_thread = threading.Thread(target=self._watch_health, name="dicebox-link-health", daemon=True)
@@ -311,8 +314,9 @@ class ServiceLink:
 
     def shutdown(self) -> None:
         """Stop health polling and the local service (without events: the session is ending)."""
-        self._stopping.set()
-        with self._lock:
+        with self._lock:  # a connection finishing now either sees this or is stopped with the rest
+            self._shut_down = True
+            self._stopping.set()
             local, self.local = self.local, None
         if local is not None:
             local.stop()
